@@ -1,0 +1,65 @@
+"""The FastAPI application; every resource is made in the lifespan, none at import."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI
+
+from gomeet.api import api_router, root_router
+from gomeet.cache import CacheRepository
+from gomeet.config import Settings
+from gomeet.db import create_engine, make_sessionmaker
+from gomeet.embedded import EmbeddedRedis
+from gomeet.errors import install_error_handlers
+from gomeet.observability.logging import configure_logging
+from gomeet.observability.middleware import RequestIdMiddleware
+from gomeet.redis_client import create_redis, redacted
+from gomeet.responses import JsonResponse
+
+log = structlog.get_logger("gomeet.app")
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    async with contextlib.AsyncExitStack() as stack:
+        engine = create_engine(settings.effective_database_url, settings.database_pool_size)
+        stack.push_async_callback(engine.dispose)
+        redis_url = None
+        if not settings.redis_configured:
+            embedded = stack.enter_context(EmbeddedRedis())
+            redis_url = embedded.url
+        redis = create_redis(settings, redis_url)
+        stack.push_async_callback(redis.aclose)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.redis = redis
+        app.state.cache = CacheRepository()
+        log.info(
+            "startup",
+            database=redacted(settings.effective_database_url),
+            redis=redacted(redis_url) if redis_url else "configured",
+            cache=settings.gomeet_cache,
+        )
+        yield
+        log.info("shutdown")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    app = FastAPI(
+        title="GoMeet API",
+        version="0.1.0",
+        lifespan=lifespan,
+        default_response_class=JsonResponse,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    app.include_router(root_router)
+    app.include_router(api_router, prefix="/api/v1")
+    app.add_middleware(RequestIdMiddleware)
+    return app
