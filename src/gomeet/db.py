@@ -13,6 +13,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import DateTime, MetaData, Uuid, event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -79,9 +80,22 @@ def create_engine(url: str, pool_size: int = 10) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
+            # SQLite's lower() folds ASCII only; fold like PostgreSQL (and the cache keys) do.
+            dbapi_conn.create_function("lower", 1, _fold_case, deterministic=True)
 
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+
+
+def _fold_case(value: object) -> object:
+    return value.lower() if isinstance(value, str) else value
+
+
+def dialect_insert(session: AsyncSession, model: type[Any]) -> Any:
+    """`INSERT` with `ON CONFLICT` support: PostgreSQL and SQLite share the API."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(model)
+    return sqlite.insert(model)
 
 
 AfterCommit = Callable[[], Awaitable[None]]

@@ -1,9 +1,10 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import String
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gomeet.db import Base, TimestampMixin
@@ -25,3 +26,15 @@ class User(TimestampMixin, Base):
     avatar_url: Mapped[str | None] = mapped_column(String(2048), default=None)
     role: Mapped[str] = mapped_column(String(16), default=Role.USER.value)
     token_version: Mapped[int] = mapped_column(default=0)
+
+
+class RefreshToken(Base):
+    """One issued refresh token (id = its `jti`); `used_at` makes it single-use."""
+
+    __tablename__ = "refresh_tokens"
+    __table_args__ = (Index("ix_refresh_tokens_user_id", "user_id"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None] = mapped_column(default=None)

@@ -1,0 +1,76 @@
+"""`/api/v1/auth/*`: thin endpoints; the rules live in `AuthService`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from gomeet.auth.deps import AuthServiceDep, CurrentUser
+from gomeet.auth.schemas import (
+    LoginRequest,
+    PasswordStrengthRequest,
+    RefreshRequest,
+    RegisterRequest,
+    UpdatePasswordRequest,
+    UpdateProfileRequest,
+)
+from gomeet.auth.service import RefreshTokenReused
+from gomeet.responses import JsonResponse, ok
+
+router = APIRouter()
+
+
+@router.post("/register", status_code=201)
+async def register(body: RegisterRequest, service: AuthServiceDep) -> JsonResponse:
+    result = await service.register(body)
+    return ok(result.to_json(), "User registered", status_code=201)
+
+
+@router.post("/login")
+async def login(body: LoginRequest, service: AuthServiceDep) -> JsonResponse:
+    result = await service.login(body)
+    return ok(result.to_json(), "Logged in")
+
+
+@router.post("/refresh")
+async def refresh(body: RefreshRequest, service: AuthServiceDep) -> JsonResponse:
+    try:
+        pair = await service.refresh(body.refresh_token)
+    except RefreshTokenReused:
+        await service.uow.commit()  # the revocation must persist although the request fails
+        raise
+    return ok(pair.to_json(), "Tokens refreshed")
+
+
+@router.post("/logout")
+async def logout(user: CurrentUser, service: AuthServiceDep) -> JsonResponse:
+    await service.logout(user)
+    return ok(None, "Logged out")
+
+
+@router.post("/check-password-strength")
+async def check_password_strength(
+    body: PasswordStrengthRequest, service: AuthServiceDep
+) -> JsonResponse:
+    report = await service.check_password_strength(body)
+    return ok(report.to_json(), "Password strength checked")
+
+
+@router.get("/me")
+async def me(user: CurrentUser) -> JsonResponse:
+    return ok({"user": user.user_json()})
+
+
+@router.put("/update-profile")
+async def update_profile(
+    body: UpdateProfileRequest, user: CurrentUser, service: AuthServiceDep
+) -> JsonResponse:
+    updated = await service.update_profile(user, body)
+    return ok({"user": updated.to_json()}, "Profile updated")
+
+
+@router.put("/update-password")
+async def update_password(
+    body: UpdatePasswordRequest, user: CurrentUser, service: AuthServiceDep
+) -> JsonResponse:
+    pair = await service.update_password(user, body)
+    return ok(pair.to_json(), "Password updated; other sessions were signed out")

@@ -1,0 +1,50 @@
+"""`/feature-flags`: read by any signed-in user, written by admins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Body
+
+from gomeet.auth.deps import AdminUser, CurrentUser
+from gomeet.deps import CacheDep, UnitOfWorkDep
+from gomeet.feature_flags.schemas import FlagSetRequest
+from gomeet.feature_flags.service import FeatureFlagService
+from gomeet.responses import JsonResponse, ok
+
+router = APIRouter(tags=["feature-flags"])
+
+BatchBody = Annotated[list[FlagSetRequest], Body(min_length=1, max_length=100)]
+
+
+@router.get("/config")
+async def flag_config(_: CurrentUser, uow: UnitOfWorkDep, cache: CacheDep) -> JsonResponse:
+    return ok(await FeatureFlagService(uow=uow, cache=cache).config())
+
+
+@router.get("/all")
+async def all_flags(_: CurrentUser, uow: UnitOfWorkDep, cache: CacheDep) -> JsonResponse:
+    return ok(await FeatureFlagService(uow=uow, cache=cache).all())
+
+
+@router.post("/set")
+async def set_flag(
+    body: FlagSetRequest, admin: AdminUser, uow: UnitOfWorkDep, cache: CacheDep
+) -> JsonResponse:
+    data = await FeatureFlagService(uow=uow, cache=cache).set(body, admin.id)
+    return ok(data, "Feature flag updated")
+
+
+@router.post("/batch-set")
+async def batch_set_flags(
+    body: BatchBody, admin: AdminUser, uow: UnitOfWorkDep, cache: CacheDep
+) -> JsonResponse:
+    data = await FeatureFlagService(uow=uow, cache=cache).batch_set(body, admin.id)
+    return ok(data, "Feature flags updated")
+
+
+@router.get("/{flag_name}")
+async def get_flag(
+    flag_name: str, _: CurrentUser, uow: UnitOfWorkDep, cache: CacheDep
+) -> JsonResponse:
+    return ok(await FeatureFlagService(uow=uow, cache=cache).get(flag_name))
