@@ -169,7 +169,8 @@ class MeetingRepository:
             },
         ).returning(Participant)
         result = await self.session.scalars(upsert, execution_options={"populate_existing": True})
-        return result.one()
+        participant: Participant = result.one()
+        return participant
 
     async def refresh_user_copies(self, user_id: uuid.UUID) -> None:
         """Copy the user's current username and avatar into their participant rows."""
