@@ -14,6 +14,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
@@ -31,14 +32,20 @@ def redis_server_binary() -> str:
     return found
 
 
-def _set_parent_death_signal() -> None:  # pragma: no cover - runs in the child
-    """Linux: SIGTERM the child when the process that started it dies, even by SIGKILL."""
-    with contextlib.suppress(Exception):
-        import ctypes
+def _parent_death_signal(parent_pid: int) -> Callable[[], None]:
+    """Linux: SIGTERM the child when the thread that started it dies, even by SIGKILL."""
 
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        pr_set_pdeathsig = 1
-        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    def in_child() -> None:  # pragma: no cover - runs in the child between fork and exec
+        with contextlib.suppress(Exception):
+            import ctypes
+
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            pr_set_pdeathsig = 1
+            libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return in_child
 
 
 class EmbeddedRedis:
@@ -77,14 +84,19 @@ class EmbeddedRedis:
         ]  # fmt: skip
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, fixed arguments
             args,
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            preexec_fn=_set_parent_death_signal,
+            preexec_fn=_parent_death_signal(os.getpid()),
+            # Own session: a terminal's Ctrl-C reaches the server, which then shuts down in
+            # order and stops Redis last, instead of Redis dying under in-flight requests.
+            start_new_session=True,
         )
         deadline = time.monotonic() + 10
         while not os.path.exists(self.socket_path):
             if self._process.poll() is not None:
                 err = self._process.stderr.read().decode() if self._process.stderr else ""
+                self.stop()
                 raise RuntimeError(f"embedded redis-server exited: {err.strip()}")
             if time.monotonic() > deadline:
                 self.stop()

@@ -1,21 +1,36 @@
-"""structlog set-up: JSON (or console) records, each with the request id of its request."""
+"""structlog set-up: JSON (or console) records on stdout, each with its request's id.
+
+Records of the standard library's loggers (uvicorn, SQLAlchemy, Alembic) go through the
+same processors, so the whole output is one format. Fields whose name looks like a secret
+are masked before rendering; request paths are logged with session ids masked.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
-from typing import Any
 
 import structlog
-from structlog.types import EventDict, WrappedLogger
+from structlog.types import EventDict, Processor, WrappedLogger
 
 _SECRET_FIELDS = re.compile(r"pass(word)?|secret|token|authorization|session_?id|cookie", re.I)
+# Paths that end in a secret: the guest session id of `/public-users/session/{id}` (which
+# may itself hold `/`).
+_SECRET_PATH_SEGMENT = re.compile(r"(/session/)(.+)")
+
+
+_QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "asyncio")
 
 
 def mask(value: str, visible: int = 4) -> str:
     """`abcd…` style masking for identifiers that must stay recognisable but not reusable."""
     return value[:visible] + "…" if len(value) > visible else "…"
+
+
+def redact_path(path: str) -> str:
+    """A request path fit for logs: secret segments masked, length bounded."""
+    return _SECRET_PATH_SEGMENT.sub(lambda m: m.group(1) + mask(m.group(2)), path[:512])
 
 
 def _drop_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
@@ -26,25 +41,60 @@ def _drop_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict
     return event_dict
 
 
+class _Stdout:
+    """Writes to whatever `sys.stdout` is at the time (test capture replaces it)."""
+
+    def write(self, text: str) -> int:
+        return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        sys.stdout.flush()
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The standard library's records, rendered by structlog."""
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
-    renderer: Any = (
+    renderer: Processor = (
         structlog.processors.JSONRenderer()
         if fmt == "json"
         else structlog.dev.ConsoleRenderer(colors=False)
     )
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        _drop_secrets,
+    ]
+    numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            _drop_secrets,
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
-        ),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
-        cache_logger_on_first_use=True,
+        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.WriteLoggerFactory(file=_Stdout()),  # type: ignore[arg-type]
+        # Not cached: module-level loggers must follow a later configure_logging (level,
+        # format, stream); this costs about 1-2 µs per call.
+        cache_logger_on_first_use=False,
     )
-    logging.basicConfig(level=level.upper(), stream=sys.stdout, format="%(message)s", force=True)
+    handler = _StdoutHandler(_Stdout())
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                renderer,
+            ],
+        )
+    )
+    # Replace only our own handler: others on the root logger (pytest's caplog) stay.
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if isinstance(h, _StdoutHandler)]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(numeric_level)
+    # uvicorn's own access log is off (`serve` passes access_log=False); ours is richer.
+    logging.getLogger("uvicorn.access").disabled = True
+    # Chatty libraries whose debug/info lines carry URLs or SQL parameters: warnings only.
+    for name in _QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(max(numeric_level, logging.WARNING))

@@ -1,14 +1,33 @@
-"""Pure ASGI middleware: a request id on every response and every log record."""
+"""Pure ASGI middleware: a request id on every response and every log record, and one
+access-log record per request (method, path, route, status, duration)."""
 
 from __future__ import annotations
 
 import re
+import time
 import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gomeet.observability.logging import redact_path
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+
+access_log = structlog.get_logger("gomeet.access")
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route with its parameters as names (`/api/v1/meetings/{meeting_id}`), or
+    None when no route matched. Built from the path, as included routers keep relative paths.
+    """
+    if scope.get("route") is None:
+        return None
+    template: str = scope["path"]
+    for name, value in scope.get("path_params", {}).items():
+        if str(value):
+            template = template.replace(f"/{value}", f"/{{{name}}}", 1)
+    return template
 
 
 class RequestIdMiddleware:
@@ -27,11 +46,26 @@ class RequestIdMiddleware:
         )
         scope.setdefault("state", {})["request_id"] = request_id
         header = (b"x-request-id", request_id.encode())
+        status = 500  # what the client gets if the app fails before starting a response
+        started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message["headers"] = [*message.get("headers", []), header]
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
-            await self.app(scope, receive, send_with_id)
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                access_log.info(
+                    "request",
+                    method=scope["method"],
+                    path=redact_path(scope["path"]),
+                    route=route_template(scope),
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    client=scope["client"][0] if scope.get("client") else None,
+                )

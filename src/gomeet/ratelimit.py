@@ -1,0 +1,259 @@
+"""Redis-backed rate limiting: a sliding log per bucket, checked in one atomic round trip.
+
+Why a sliding log (a sorted set of request times per key) rather than a two-window counter:
+it is exact (never lets `limit + 1` requests into any window, which the counter's
+interpolation can), it gives an exact `Retry-After` (when the oldest counted request leaves
+the window), and its memory is bounded by the limit, because refused requests are not
+recorded. The largest set is one user's 1000 entries, a few tens of kB.
+
+One Lua script checks every bucket of a request (e.g. `auth` and `general` for a login) with
+the Redis server's clock, so several app instances share one timeline: it trims each set,
+refuses if any bucket is full (recording nothing), otherwise records the request in all.
+Buckets and keys (`ratelimit:{bucket}:{id}`):
+
+- `general`: per client IP, for requests without a valid access token;
+- `auth`: per client IP, on the credential endpoints (register, login, refresh, logout,
+  check-password-strength), on top of the general or the per-user bucket;
+- `authenticated`: per user, for requests carrying a valid access token.
+
+With Redis unreachable the limiter fails open: the request goes through, a warning is logged
+(at most one per interval), and Redis is not asked again for a short back-off.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gomeet.auth.security import TokenType, decode_token
+from gomeet.config import Settings
+from gomeet.errors import RateLimited, Unauthorized, error_body
+from gomeet.responses import JsonResponse
+
+log = structlog.get_logger("gomeet.ratelimit")
+
+EXEMPT_PATHS = frozenset({"/api/health", "/metrics"})
+CREDENTIAL_PATHS = frozenset(
+    f"/api/v1/auth/{name}"
+    for name in ("register", "login", "refresh", "logout", "check-password-strength")
+)
+FAIL_OPEN_BACKOFF_S = 1.0
+WARNING_INTERVAL_S = 30.0
+
+# KEYS: one sorted set per bucket. ARGV: a unique member, then (limit, window ms) per key.
+# Returns {allowed, index of the bucket reported (1-based), remaining, reset in ms from now}.
+SLIDING_LOG_LUA = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local counts = {}
+local denied, wait = 0, 0
+for i, key in ipairs(KEYS) do
+  local limit, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+  local count = redis.call('ZCARD', key)
+  counts[i] = count
+  if count >= limit then
+    local entry = redis.call('ZRANGE', key, count - limit, count - limit, 'WITHSCORES')
+    local free_in = tonumber(entry[2]) + window - now
+    if free_in > wait then denied, wait = i, free_in end
+  end
+end
+if denied > 0 then return {0, denied, 0, wait} end
+local best, best_remaining, best_reset = 1, nil, 0
+for i, key in ipairs(KEYS) do
+  local limit, window = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  redis.call('ZADD', key, now, ARGV[1])
+  redis.call('PEXPIRE', key, window)
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local remaining = limit - counts[i] - 1
+  if best_remaining == nil or remaining < best_remaining then
+    best, best_remaining, best_reset = i, remaining, tonumber(oldest[2]) + window - now
+  end
+end
+return {1, best, best_remaining, best_reset}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    name: str
+    limit: int
+    window_s: float
+
+    def key(self, identity: str) -> str:
+        return f"ratelimit:{self.name}:{identity}"
+
+    @property
+    def window_ms(self) -> int:
+        return max(1, round(self.window_s * 1000))
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    window_s: float
+    remaining: int
+    reset_after_s: float
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """`X-RateLimit-Reset` is the Unix time (s) at which the next request is admitted."""
+        reset_at = math.ceil(time.time() + self.reset_after_s)
+        headers = [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(max(0, self.remaining)).encode()),
+            (b"x-ratelimit-reset", str(reset_at).encode()),
+        ]
+        if not self.allowed:
+            headers.append((b"retry-after", str(self.retry_after_s).encode()))
+        return headers
+
+    @property
+    def retry_after_s(self) -> int:
+        return max(1, math.ceil(self.reset_after_s))
+
+
+class RateLimiter:
+    """Checks a request's buckets against Redis; fails open while Redis is unreachable."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._script: AsyncScript = redis.register_script(SLIDING_LOG_LUA)
+        self._skip_until = 0.0
+        self._last_warning = -math.inf
+        self._suppressed = 0
+
+    async def check(self, checks: list[tuple[Bucket, str]]) -> Decision | None:
+        """The decision for one request, or None when Redis could not be asked."""
+        now = time.monotonic()
+        if now < self._skip_until:
+            return None
+        # A Redis Cluster cannot run one script over keys in different slots: one call each.
+        groups = [[c] for c in checks] if isinstance(self.redis, RedisCluster) else [checks]
+        try:
+            decisions = [await self._check_atomically(group) for group in groups]
+        except Exception as exc:  # any Redis failure: let the request through
+            self._skip_until = now + FAIL_OPEN_BACKOFF_S
+            self._warn(exc, now)
+            return None
+        refused = [d for d in decisions if not d.allowed]
+        if refused:
+            return max(refused, key=lambda d: d.reset_after_s)
+        return min(decisions, key=lambda d: d.remaining)
+
+    async def _check_atomically(self, checks: list[tuple[Bucket, str]]) -> Decision:
+        args: list[Any] = [uuid.uuid4().hex]
+        for bucket, _ in checks:
+            args += [bucket.limit, bucket.window_ms]
+        keys = [bucket.key(identity) for bucket, identity in checks]
+        allowed, index, remaining, reset_ms = await self._script(keys=keys, args=args)
+        bucket = checks[int(index) - 1][0]
+        return Decision(
+            bool(allowed), bucket.limit, bucket.window_s, int(remaining), int(reset_ms) / 1000
+        )
+
+    def _warn(self, exc: Exception, now: float) -> None:
+        if now - self._last_warning < WARNING_INTERVAL_S:
+            self._suppressed += 1
+            return
+        log.warning(
+            "rate_limit_unavailable",
+            error=f"{type(exc).__name__}: {exc}",
+            suppressed=self._suppressed,
+            msg="Redis unreachable: rate limiting fails open",
+        )
+        self._last_warning, self._suppressed = now, 0
+
+
+def _bearer_token(scope: Scope) -> str | None:
+    headers: list[tuple[bytes, bytes]] = scope["headers"]
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token:
+                return token
+    return None
+
+
+class RateLimitMiddleware:
+    """Pure ASGI: picks the buckets of a request, answers 429 or adds `X-RateLimit-*`.
+
+    A valid access token selects the caller's user bucket; its claims are kept in
+    `scope["state"]["access_claims"]` so that the auth dependency need not decode it again.
+    """
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        s = settings
+        self.general = Bucket("general", s.rate_limit_general_requests, s.rate_limit_general_window)
+        self.auth = Bucket("auth", s.rate_limit_auth_requests, s.rate_limit_auth_window)
+        self.user = Bucket(
+            "authenticated", s.rate_limit_authenticated_requests, s.rate_limit_authenticated_window
+        )
+        self._limiter: RateLimiter | None = None
+
+    def _limiter_for(self, scope: Scope) -> RateLimiter:
+        redis: Redis = scope["app"].state.redis
+        if self._limiter is None or self._limiter.redis is not redis:
+            self._limiter = RateLimiter(redis)
+        return self._limiter
+
+    def _checks(self, scope: Scope) -> list[tuple[Bucket, str]]:
+        client = scope.get("client")
+        ip = client[0] if client else "unknown"
+        checks = [(self.auth, ip)] if scope["path"] in CREDENTIAL_PATHS else []
+        token = _bearer_token(scope)
+        if token is not None:
+            try:
+                claims = decode_token(self.settings, token, TokenType.ACCESS)
+            except Unauthorized:
+                pass
+            else:
+                scope.setdefault("state", {})["access_claims"] = claims
+                return [*checks, (self.user, str(claims.user_id))]
+        return [*checks, (self.general, ip)]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
+        checks = self._checks(scope)
+        if not self.settings.rate_limit_enabled:
+            await self.app(scope, receive, send)
+            return
+        decision = await self._limiter_for(scope).check(checks)
+        if decision is None:
+            await self.app(scope, receive, send)
+            return
+        if not decision.allowed:
+            error = RateLimited(f"Too many requests, retry in {decision.retry_after_s} s")
+            details = {
+                "retryAfter": decision.retry_after_s,
+                "limit": decision.limit,
+                "windowSeconds": int(w) if (w := decision.window_s).is_integer() else w,
+            }
+            response = JsonResponse(
+                error_body(error.code, error.message, details), status_code=error.status_code
+            )
+            response.raw_headers.extend(decision.headers())
+            await response(scope, receive, send)
+            return
+        headers = decision.headers()
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
