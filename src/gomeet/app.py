@@ -8,14 +8,18 @@ from collections.abc import AsyncIterator
 import structlog
 from fastapi import FastAPI
 
+from gomeet.admin.warm import background_warm
 from gomeet.api import api_router, root_router
-from gomeet.cache import CacheRepository
+from gomeet.cache import build_cache
 from gomeet.config import Settings
 from gomeet.db import create_engine, make_sessionmaker
 from gomeet.embedded import EmbeddedRedis
 from gomeet.errors import install_error_handlers
+from gomeet.observability.http_metrics import HttpMetricsMiddleware
 from gomeet.observability.logging import configure_logging
+from gomeet.observability.metrics import CacheCollector, HttpMetrics, create_registry
 from gomeet.observability.middleware import RequestIdMiddleware
+from gomeet.ratelimit import RateLimitMiddleware
 from gomeet.redis_client import create_redis, redacted
 from gomeet.responses import JsonResponse
 
@@ -37,7 +41,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine)
         app.state.redis = redis
-        app.state.cache = CacheRepository()
+        cache = build_cache(settings, redis)
+        await cache.start()
+        stack.push_async_callback(cache.aclose)  # before redis.aclose: flushes the stats
+        app.state.cache = cache
+        registry = getattr(app.state, "metrics_registry", None) or create_registry()
+        app.state.metrics_registry = registry
+        collector = CacheCollector(cache)
+        registry.register(collector)
+        stack.callback(registry.unregister, collector)
+        if settings.cache_warm_on_start:
+            await stack.enter_async_context(
+                background_warm(app.state.sessionmaker, cache, settings)
+            )
         log.info(
             "startup",
             database=redacted(settings.effective_database_url),
@@ -61,5 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")
+    app.add_middleware(RateLimitMiddleware, settings=settings)  # runs inside the request id
     app.add_middleware(RequestIdMiddleware)
+    app.state.metrics_registry = create_registry()  # the lifespan adds the cache's collector
+    http_metrics = HttpMetrics()
+    app.state.metrics_registry.register(http_metrics)
+    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)  # outermost: times all
     return app

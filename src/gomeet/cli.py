@@ -11,12 +11,14 @@ from typing import Annotated
 import structlog
 import typer
 
+from gomeet.admin.commands import cache_app
 from gomeet.auth.commands import users_app
 from gomeet.config import Settings
 
 log = structlog.get_logger("gomeet.cli")
 app = typer.Typer(help="GoMeet backend", no_args_is_help=True, add_completion=False)
 app.add_typer(users_app, name="users")
+app.add_typer(cache_app, name="cache")
 
 
 @app.command()

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     cache_ttl_meeting_joined: int = Field(default=300, ge=1)
     cache_ttl_meeting_upcoming: int = Field(default=300, ge=1)
     cache_ttl_meeting_past: int = Field(default=300, ge=1)
+    cache_warm_on_start: bool = False  # warm the cache in the background at startup
 
     jwt_secret: str | None = None
     jwt_access_token_expiry: Duration = 15 * 60

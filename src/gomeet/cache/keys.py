@@ -78,3 +78,40 @@ def meeting_past(host_id: uuid.UUID | str, page: int, limit: int) -> CacheKey:
 
 
 HOST_LIST_FAMILIES = (Family.MEETING_LIST, Family.MEETING_UPCOMING, Family.MEETING_PAST)
+LIST_FAMILIES = (*HOST_LIST_FAMILIES, Family.MEETING_JOINED)
+
+# The fixed start of every key of a family (CONTRACT §4); no prefix is a prefix of another.
+PREFIXES: dict[Family, str] = {
+    Family.USER_PROFILE: "user:profile:",
+    Family.MEETING_DETAILS: "meeting:details:",
+    Family.PARTICIPANT_LIST: "meeting:participants:",
+    Family.FEATURE_FLAG: "feature_flag:",
+    Family.PUBLIC_USER: "public_user:",
+    Family.MEETING_LIST: "meeting:list:",
+    Family.MEETING_JOINED: "meeting:joined:",
+    Family.MEETING_UPCOMING: "meeting:upcoming:",
+    Family.MEETING_PAST: "meeting:past:",
+}
+
+_GLOB = str.maketrans({c: "\\" + c for c in "*?[]\\"})
+
+
+def escape_glob(text: str) -> str:
+    """Escape a literal part of a `SCAN MATCH` / `delete_by_pattern` pattern."""
+    return text.translate(_GLOB)
+
+
+def family_of(name: str) -> Family | None:
+    """The family a key belongs to, from its prefix; None for other keys."""
+    for family, prefix in PREFIXES.items():
+        if name.startswith(prefix):
+            return family
+    return None
+
+
+def family_patterns(family: Family) -> list[str]:
+    """Glob patterns matching every key of a family, list-page owner indexes included."""
+    patterns = [escape_glob(PREFIXES[family]) + "*"]
+    if family in LIST_FAMILIES:
+        patterns.append(escape_glob(f"index:{family.value}:") + "*")
+    return patterns

@@ -11,10 +11,19 @@ counts in plain lists, and `CacheCollector` turns them into metric families when
   delete, load, refresh, flush_stats, health_check).
 - `gomeet_cache_events_total{family, kind}`: sets, deletes, errors, in-process-tier hits.
 - `gomeet_cache_circuit_open`: 1 while the breaker is open.
+
+HTTP (`HttpMetrics`, fed by `HttpMetricsMiddleware`), counted the same way:
+
+- `gomeet_http_requests_total{method, route, status}`: `route` is the route template
+  (`/api/v1/meetings/{meeting_id}`), `unmatched` when no route handled the request (an
+  unknown path; a 429 of the rate limiter, which answers before routing); methods outside
+  the standard ones are `OTHER`, so the label sets stay bounded.
+- `gomeet_http_request_seconds{method, route}`: histogram of request duration.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -27,7 +36,17 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from gomeet.cache.stats import DELETES, ERRORS, FALLBACKS, HITS, L1_HITS, LOADS, MISSES, SETS
+from gomeet.cache.stats import (
+    DELETES,
+    ERRORS,
+    FALLBACKS,
+    HITS,
+    L1_HITS,
+    LOADS,
+    MISSES,
+    SETS,
+    Histogram,
+)
 
 if TYPE_CHECKING:
     from gomeet.cache.core import CacheCore
@@ -81,3 +100,42 @@ class CacheCollector(Collector):
         circuit = GaugeMetricFamily("gomeet_cache_circuit_open", "1 while the breaker is open.")
         circuit.add_metric([], 0 if self._cache.breaker.closed else 1)
         yield from (requests, loads, events, seconds, circuit)
+
+
+UNMATCHED_ROUTE = "unmatched"
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+class HttpMetrics(Collector):
+    """Request counts and durations by method, route template and status."""
+
+    def __init__(self) -> None:
+        self.requests: defaultdict[tuple[str, str, str], int] = defaultdict(int)
+        self.seconds: dict[tuple[str, str], Histogram] = {}
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        if method not in HTTP_METHODS:
+            method = "OTHER"
+        self.requests[method, route, str(status)] += 1
+        histogram = self.seconds.get((method, route))
+        if histogram is None:
+            histogram = self.seconds[method, route] = Histogram()
+        histogram.observe(seconds)
+
+    def describe(self) -> Iterator[Metric]:
+        return iter(())
+
+    def collect(self) -> Iterator[Metric]:
+        requests = CounterMetricFamily(
+            "gomeet_http_requests",
+            "HTTP requests by method, route and status.",
+            labels=["method", "route", "status"],
+        )
+        for labels, count in sorted(self.requests.items()):
+            requests.add_metric(list(labels), count)
+        seconds = HistogramMetricFamily(
+            "gomeet_http_request_seconds", "HTTP request duration.", labels=["method", "route"]
+        )
+        for (method, route), histogram in sorted(self.seconds.items()):
+            seconds.add_metric([method, route], histogram.cumulative(), histogram.sum)
+        yield from (requests, seconds)

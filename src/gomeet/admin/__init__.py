@@ -1,0 +1,1 @@
+"""Operator surface of the cache: admin endpoints, `gomeet cache` commands, warming."""
