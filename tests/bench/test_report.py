@@ -196,7 +196,9 @@ def test_rewriting_the_docs_keeps_the_hand_written_notes(
     assert text.count(NOTES_MARKER) == 1
 
 
-def test_tables_print_to_stdout(results: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_tables_print_to_stdout(
+    results: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     print_tables(results)
 
     out = capsys.readouterr().out
