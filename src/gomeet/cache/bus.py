@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
 
 CHANNEL: Final = "cache:invalidate"
 PING_EVERY: Final = 5.0
@@ -43,21 +44,16 @@ class InvalidationBus:
         self._on_message = on_message
         self._on_error = on_error
         self.live = False
+        self.closing = False
 
     async def run(self) -> None:
-        redis, own_pool = _dedicated(self._redis)
-        try:
-            await self._run(redis)
-        finally:
-            if own_pool is not None:
-                with contextlib.suppress(Exception):
-                    await own_pool.aclose()
-
-    async def _run(self, redis: Redis) -> None:
         backoff = 0.05
         while True:
-            pubsub: Any = redis.pubsub()
+            redis, own_pool = None, None
+            pubsub: Any = None
             try:
+                redis, own_pool = await _dedicated(self._redis)
+                pubsub = redis.pubsub()
                 await pubsub.subscribe(CHANNEL)
                 last_ping = time.monotonic()
                 while True:
@@ -71,6 +67,8 @@ class InvalidationBus:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if self.closing:  # a client library may turn our cancellation into an error
+                    return
                 self._set_live(False)
                 self._on_error(exc)
                 await asyncio.sleep(backoff)
@@ -78,7 +76,10 @@ class InvalidationBus:
             finally:
                 self._set_live(False)
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    if pubsub is not None:
+                        await pubsub.aclose()
+                    if own_pool is not None:
+                        await own_pool.aclose()
 
     def _handle(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
@@ -99,10 +100,18 @@ class InvalidationBus:
             self._on_live(live)
 
 
-def _dedicated(redis: Redis) -> tuple[Redis, ConnectionPool | None]:
-    """A client with its own one-connection pool (same settings), so the subscription
-    never takes one of the command pool's connections. Cluster/Sentinel: the client as is."""
-    pool = getattr(redis, "connection_pool", None)
+async def _dedicated(redis: Redis | RedisCluster) -> tuple[Redis, ConnectionPool | None]:
+    """A client with its own small pool (same settings), so the subscription never takes
+    one of the command pool's connections. On a cluster: a plain client on one node, as
+    PUBLISH reaches the subscribers of every node. Sentinel: the client as is."""
+    if isinstance(redis, RedisCluster):
+        await redis.initialize()
+        node = redis.get_default_node()
+        pool = ConnectionPool(
+            connection_class=node.connection_class, max_connections=2, **node.connection_kwargs
+        )
+        return Redis(connection_pool=pool), pool
+    pool = redis.connection_pool
     if type(pool) is not ConnectionPool:
         return redis, None
     own = ConnectionPool(

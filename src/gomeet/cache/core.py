@@ -81,7 +81,7 @@ class CacheOptions:
     flush_interval: float = 1.0  # s between stats flushes (and invalidation replays)
     compress_min_bytes: int = 64 * 1024  # values this large are stored zlib-compressed
     refresh_ahead: float = 0.1  # refresh early when less than this share of the TTL is left
-    refresh_sample: int = 64  # 1 in N Redis hits checks the remaining TTL (0: never)
+    refresh_sample: int = 256  # 1 in N Redis hits checks the remaining TTL (0: never)
     pending_max: int = 10_000  # invalidations kept while Redis is unreachable
     redis_slots: int | None = None  # concurrent Redis commands (default: the pool size)
 
@@ -134,6 +134,9 @@ class CacheCore:
         self._slots = Slots(1)
         self._cluster = isinstance(redis, RedisCluster)
         self._started = False
+        self._stopping = asyncio.Event()
+        self._maintenance: asyncio.Task[Any] | None = None
+        self._flush_lock = asyncio.Lock()
         if not self.enabled or redis is None or settings is None:
             return
         self._ttl_ms = {f.value: settings.cache_ttl(f.value) * 1000 for f in Family}
@@ -175,10 +178,18 @@ class CacheCore:
         if not self.breaker.closed:
             return await self._fallback(key, loader, None)
         seq = self._l1_seq
+        slots = self._slots
         t0 = perf_counter()
         try:
-            async with self._slots:
-                raw = await self._redis.get(name)
+            if slots.free > 0:  # inline fast path of `async with self._slots`
+                slots.free -= 1
+                try:
+                    raw = await self._redis.get(name)
+                finally:
+                    slots.release()
+            else:
+                async with slots:
+                    raw = await self._redis.get(name)
         except Exception as exc:
             self._failed("get", name, t0, exc, key.family)
             return await self._fallback(key, loader, exc)
@@ -474,9 +485,13 @@ class CacheCore:
         if self._cluster:
             out = []
             for group in steps:
+                if len(group) == 1:  # e.g. PUBLISH, which a cluster pipeline refuses
+                    command, args, kwargs = group[0]
+                    out.append([await getattr(redis, command)(*args, **kwargs)])
+                    continue
                 pipe = redis.pipeline(transaction=False)
                 for command, args, kwargs in group:
-                    getattr(pipe, command)(*args, **kwargs)
+                    await self._queue(pipe, command, *args, **kwargs)
                 out.append(await pipe.execute() if group else [])
             return out
         pipe = redis.pipeline(transaction=False)
@@ -489,6 +504,12 @@ class CacheCore:
             out.append(flat[i : i + len(group)])
             i += len(group)
         return out
+
+    async def _queue(self, pipe: Any, command: str, *args: Any, **kwargs: Any) -> None:
+        """Queue a command; redis-py's cluster pipeline has a few that must be awaited."""
+        queued = getattr(pipe, command)(*args, **kwargs)
+        if self._cluster and asyncio.iscoroutine(queued):
+            await queued
 
     def _count_deletes(self, names: list[str], results: list[Any]) -> None:
         for name, result in zip(names, results, strict=True):
@@ -526,7 +547,7 @@ class CacheCore:
             async with self._slots:
                 pipe = self._redis.pipeline(transaction=False)
                 for name in names:
-                    pipe.unlink(name)
+                    await self._queue(pipe, "unlink", name)
                 results = await pipe.execute()
             self._count_deletes(names, results)
             return sum(int(r) for r in results)
@@ -668,28 +689,34 @@ class CacheCore:
 
     # --------------------------------------------------------------- background
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def start(self) -> None:
         """Start the background work: stats flushing, probes, the invalidation bus."""
         if not self.enabled or self._started:
             return
         self._started = True
-        self._spawn(self._maintain())
+        self._stopping.clear()
+        self._maintenance = self._spawn(self._maintain())
         if self._bus is not None:
             self._spawn(self._bus.run())
 
     async def aclose(self) -> None:
         """Stop the background work and flush the stats one last time."""
+        if self._bus is not None:
+            self._bus.closing = True
+        self._stopping.set()  # the maintenance loop ends between flushes, not inside one
+        if self._maintenance is not None:
+            await asyncio.wait([self._maintenance], timeout=2.0)
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(BaseException):
-                await task
+        if tasks:
+            await asyncio.wait(tasks, timeout=2.0)
         self._started = False
         if self.enabled:
             if self.breaker.closed and self.pending_invalidations:
@@ -698,8 +725,11 @@ class CacheCore:
             await self.flush_stats(force=True)
 
     async def _maintain(self) -> None:
-        while True:
-            await asyncio.sleep(self.options.flush_interval)
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.options.flush_interval)
+            if self._stopping.is_set():
+                return
             try:
                 if self.breaker.closed:
                     if self.pending_invalidations:
@@ -716,6 +746,10 @@ class CacheCore:
         """Send the counts not yet flushed (HINCRBY in one MULTI/EXEC); keep them on failure."""
         if not self.enabled:
             return False
+        async with self._flush_lock:  # two flushes at once would send the same deltas
+            return await self._flush_stats(force)
+
+    async def _flush_stats(self, force: bool) -> bool:
         deltas, snapshot = self.stats.pending()
         if not deltas:
             return True

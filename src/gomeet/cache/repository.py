@@ -126,10 +126,9 @@ class CacheRepository(CacheCore):
             return {"key": name, "exists": False, "error": "cache disabled"}
         try:
             async with self._slots:
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.get(name)
-                pipe.pttl(name)
-                raw, pttl = await pipe.execute()
+                (raw,), (pttl,) = await self._run_steps(
+                    [[("get", (name,), {})], [("pttl", (name,), {})]]
+                )
         except Exception as exc:
             return {"key": name, "exists": False, "error": f"{type(exc).__name__}: {exc}"}
         if raw is None:
@@ -309,12 +308,14 @@ class CacheRepository(CacheCore):
         t0 = time.perf_counter()
         try:
             async with self._slots:
-                pipe = self._redis.pipeline(transaction=False)
-                pipe.set(name, token, px=10_000)
-                pipe.get(name)
-                pipe.unlink(name)
-                pipe.exists(name)
-                ok, got, removed, left = await pipe.execute()
+                (ok,), (got,), (removed,), (left,) = await self._run_steps(
+                    [
+                        [("set", (name, token), {"px": 10_000})],
+                        [("get", (name,), {})],
+                        [("unlink", (name,), {})],
+                        [("exists", (name,), {})],
+                    ]
+                )
             written = True
             if not ok or got != token:
                 error = "read back a different value than written"

@@ -3,7 +3,7 @@
 redis-py's asyncio pool raises `MaxConnectionsError` instead of waiting when every
 connection is busy; under a burst (1,000 requests on one hot key) that would turn hits into
 database loads. The cache therefore waits for one of its own slots first (one per pooled
-connection). The fast path is two integer operations; `asyncio.Semaphore` costs ~4× more.
+connection). The fast path is two integer operations; `asyncio.Semaphore` costs about 4 times more.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ class Slots:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self.release()
+
+    def release(self) -> None:
         if self._waiters:
             self._release()
         else:

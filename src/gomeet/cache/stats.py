@@ -56,6 +56,7 @@ class CacheStats:
         self.counts: dict[str, list[int]] = {group: [0] * len(FIELDS) for group in GROUPS}
         self._flushed: dict[str, list[int]] = {group: [0] * len(FIELDS) for group in GROUPS}
         self.ops: dict[str, Histogram] = {op: Histogram() for op in OPS}
+        self.fields_written = False
 
     def totals(self) -> list[int]:
         return [sum(c[i] for c in self.counts.values()) for i in range(len(FIELDS))]
@@ -78,13 +79,14 @@ class CacheStats:
                 delta = now[FALLBACKS] - self._flushed[group][FALLBACKS]
                 if delta:
                     deltas[f"{group}:misses"] = deltas.get(f"{group}:misses", 0) + delta
-        for i, field in enumerate(FIELDS):
-            if totals[i]:
+        if deltas or not self.fields_written:
+            for i, field in enumerate(FIELDS):  # the hash always holds every total field
                 deltas[field] = totals[i]
         return deltas, snapshot
 
     def mark_flushed(self, snapshot: dict[str, list[int]]) -> None:
         self._flushed = snapshot
+        self.fields_written = True
 
 
 def now_iso() -> str:

@@ -1,0 +1,122 @@
+"""Cache statistics in the `cache:stats` hash.
+
+Guarantees: every instance counts in-process and adds its counts to one Redis hash with
+HINCRBY, so the hash holds exact sums over all instances; `get_cache_stats` adds the hit
+ratio and per-family figures; a flush that fails keeps its counts for the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+from cache_helpers import Loader, MakeCache, cache_settings
+from redis.asyncio import Redis
+
+from gomeet.cache import build_cache, keys
+from gomeet.embedded import EmbeddedRedis
+from gomeet.redis_client import create_redis
+
+
+async def test_exact_counts_from_fifty_clients_on_two_instances(
+    make_cache: MakeCache, clean_redis: Redis
+) -> None:
+    first, second = await make_cache(), await make_cache()
+    meetings = [keys.meeting_details(uuid.uuid4()) for _ in range(10)]
+    for key in meetings:  # 10 misses, 10 loads, 10 sets
+        await first.get_or_load(key, Loader({"id": key.key}))
+
+    async def client(n: int) -> None:
+        cache = first if n % 2 else second
+        for i in range(20):
+            key = meetings[(n + i) % len(meetings)]
+            assert await cache.get_or_load(key, Loader(None)) == {"id": key.key}
+
+    await asyncio.gather(*(client(n) for n in range(50)))  # 1,000 hits
+    await second.invalidate(*meetings[:3])  # 3 deletes
+    await first.get_or_load(keys.user_profile(uuid.uuid4()), Loader(None))  # 1 miss (absent)
+    assert await first.flush_stats()
+    assert await second.flush_stats()
+
+    raw = {k.decode(): v.decode() for k, v in (await clean_redis.hgetall("cache:stats")).items()}
+    assert int(raw["hits"]) == 1000
+    assert int(raw["misses"]) == 11
+    assert int(raw["sets"]) == 11
+    assert int(raw["deletes"]) == 3
+    assert int(raw["errors"]) == 0
+    assert int(raw["meeting_details:hits"]) == 1000
+    assert int(raw["meeting_details:misses"]) == 10
+    assert int(raw["user_profile:misses"]) == 1
+    assert raw["last_updated"]
+
+    stats = await first.get_cache_stats()
+    assert stats["hits"] == 1000 and stats["misses"] == 11
+    assert stats["hitRatio"] == round(1000 / 1011, 4)
+    assert stats["families"]["meeting_details"]["deletes"] == 3
+    assert stats["families"]["meeting_details"]["loads"] == 10
+    assert stats["lastUpdated"] is not None
+    assert stats["source"] == "redis"
+
+
+async def test_the_background_flush_needs_no_call(
+    make_cache: MakeCache, clean_redis: Redis
+) -> None:
+    from gomeet.cache import CacheOptions
+
+    cache = await make_cache(options=CacheOptions(flush_interval=0.05))
+    await cache.get_or_load(keys.meeting_details(uuid.uuid4()), Loader({"v": 1}))
+
+    for _ in range(200):
+        if await clean_redis.hget("cache:stats", "misses") == b"1":
+            break
+        await asyncio.sleep(0.02)
+    assert await clean_redis.hget("cache:stats", "misses") == b"1"
+
+
+async def test_a_failed_flush_loses_no_counts(own_redis: EmbeddedRedis) -> None:
+    settings = cache_settings(own_redis.url)
+    redis = create_redis(settings)
+    cache = build_cache(settings, redis)  # not started: flushes are explicit here
+    try:
+        for _ in range(3):
+            await cache.get_or_load(keys.feature_flag("enable_sfu_logs"), Loader({"on": True}))
+        own_redis.stop()
+        assert not await cache.flush_stats(force=True)
+
+        own_redis.start()
+        assert await cache.flush_stats(force=True)
+        fresh = Redis.from_url(own_redis.url)
+        stats = await fresh.hgetall("cache:stats")
+        await fresh.aclose()
+        # 1 miss + 2 hits before the outage; the failed flush's error is counted too.
+        assert int(stats[b"hits"]) == 2
+        assert int(stats[b"misses"]) == 1
+        assert int(stats[b"errors"]) >= 1
+    finally:
+        await cache.aclose()
+        await redis.aclose()
+
+
+async def test_shutdown_flushes_the_last_counts(make_cache: MakeCache, clean_redis: Redis) -> None:
+    cache = await make_cache()
+    await cache.get_or_load(keys.public_user("abc"), Loader({"name": "g"}))
+    await cache.get_or_load(keys.public_user("abc"), Loader({"name": "g"}))
+
+    await cache.aclose()
+
+    assert await clean_redis.hget("cache:stats", "hits") == b"1"
+    assert await clean_redis.hget("cache:stats", "public_user:misses") == b"1"
+
+
+async def test_concurrent_flushes_never_count_twice(
+    make_cache: MakeCache, clean_redis: Redis
+) -> None:
+    cache = await make_cache()
+    key = keys.meeting_details(uuid.uuid4())
+    for _ in range(10):
+        await cache.get_or_load(key, Loader({"v": 1}))
+
+    await asyncio.gather(*(cache.flush_stats() for _ in range(10)), cache.get_cache_stats())
+
+    assert await clean_redis.hget("cache:stats", "hits") == b"9"
+    assert await clean_redis.hget("cache:stats", "misses") == b"1"
