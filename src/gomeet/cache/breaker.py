@@ -42,6 +42,10 @@ class CircuitBreaker:
             return True
         return False
 
+    def trip(self) -> None:
+        """Open now, whatever the failure count (a lost invalidation)."""
+        self._open()
+
     def probe_due(self) -> bool:
         """True (once) when an open breaker's cool-down has passed: run the probe now."""
         if self.state is State.OPEN and time.monotonic() - self._opened_at >= self._cooldown:

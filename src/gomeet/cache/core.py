@@ -445,6 +445,7 @@ class CacheCore:
         except Exception as exc:
             self._failed("delete", label, t0, exc, None)
             self._defer(names, indexes)
+            self._trip()
             return 0
         seconds = perf_counter() - t0
         self.stats.ops["delete"].observe(seconds)
@@ -532,6 +533,7 @@ class CacheCore:
         except Exception as exc:
             self._failed("delete_pattern", pattern, t0, exc, None)
             self._defer_pattern(pattern)
+            self._trip()
             return 0
         seconds = perf_counter() - t0
         self.stats.ops["delete"].observe(seconds)
@@ -660,6 +662,14 @@ class CacheCore:
         trips = isinstance(exc, _TRIPS) and not isinstance(exc, MaxConnectionsError)
         if redis and trips and self.breaker.failure():
             self._log.event("cache_circuit_opened", error=f"{type(exc).__name__}: {exc}")
+            self._on_redis_lost()
+
+    def _trip(self) -> None:
+        """An invalidation did not reach Redis: Redis may still hold the value from before
+        the write, so stop reading it until the probe has replayed what was kept."""
+        if self.breaker.closed:
+            self.breaker.trip()
+            self._log.event("cache_circuit_opened", error="invalidation failed")
             self._on_redis_lost()
 
     def _on_redis_lost(self) -> None:
