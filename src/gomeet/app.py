@@ -15,10 +15,9 @@ from gomeet.config import Settings
 from gomeet.db import create_engine, make_sessionmaker
 from gomeet.embedded import EmbeddedRedis
 from gomeet.errors import install_error_handlers
-from gomeet.observability.http_metrics import HttpMetricsMiddleware
 from gomeet.observability.logging import configure_logging
 from gomeet.observability.metrics import CacheCollector, HttpMetrics, create_registry
-from gomeet.observability.middleware import RequestIdMiddleware
+from gomeet.observability.middleware import ObservabilityMiddleware
 from gomeet.ratelimit import RateLimitMiddleware
 from gomeet.redis_client import create_redis, redacted
 from gomeet.responses import JsonResponse
@@ -78,9 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(root_router)
     app.include_router(api_router, prefix="/api/v1")
     app.add_middleware(RateLimitMiddleware, settings=settings)  # runs inside the request id
-    app.add_middleware(RequestIdMiddleware)
     app.state.metrics_registry = create_registry()  # the lifespan adds the cache's collector
     http_metrics = HttpMetrics()
     app.state.metrics_registry.register(http_metrics)
-    app.add_middleware(HttpMetricsMiddleware, metrics=http_metrics)  # outermost: times all
+    # Outermost: request id, access log and HTTP metrics for every request, 429s included.
+    app.add_middleware(ObservabilityMiddleware, metrics=http_metrics)
     return app

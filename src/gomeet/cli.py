@@ -38,6 +38,9 @@ def serve(
     # uvicorn re-raises SIGTERM once it has shut down; exit through `finally` instead of dying
     # on the spot, so that the embedded Redis is stopped and its socket directory removed.
     signal.signal(signal.SIGTERM, lambda signum, _: sys.exit(128 + signum))
+    # Every worker must sign with the same secret: resolve it once (generated under var/ when
+    # none is configured) and hand it to the workers.
+    os.environ["JWT_SECRET"] = settings.effective_jwt_secret
     # One embedded Redis for all workers (they inherit REDIS_URL), stopped when serve exits.
     embedded = None if settings.redis_configured else EmbeddedRedis()
     try:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import time
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
@@ -30,6 +32,16 @@ def parse_duration(value: object) -> float:
 
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
+
+
+def _read_secret(path: Path, attempts: int = 100) -> str:
+    """The secret another process created; it may still be writing it (an empty file)."""
+    for _ in range(attempts):
+        secret = path.read_text().strip()
+        if secret:
+            return secret
+        time.sleep(0.01)
+    raise RuntimeError(f"{path} is empty: delete it, or set JWT_SECRET")
 
 
 class Settings(BaseSettings):
@@ -111,16 +123,23 @@ class Settings(BaseSettings):
 
     @cached_property
     def effective_jwt_secret(self) -> str:
-        """The configured secret, or in development one generated once and kept under var/."""
+        """The configured secret, or in development one generated once and kept under var/.
+
+        The file is created with `O_EXCL`, so that of several processes starting at once
+        exactly one writes it and the others read that one (`gomeet serve` also resolves it
+        once and hands it to its workers as `JWT_SECRET`).
+        """
         if self.jwt_secret and self.jwt_secret.strip().lower() not in PLACEHOLDER_SECRETS:
             return self.jwt_secret
         path = self.var_dir / "jwt_secret"
-        if path.exists():
-            return path.read_text().strip()
         self.var_dir.mkdir(parents=True, exist_ok=True)
         secret = secrets.token_urlsafe(48)
-        path.write_text(secret)
-        path.chmod(0o600)
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return _read_secret(path)
+        with os.fdopen(fd, "w") as file:
+            file.write(secret)
         return secret
 
     def cache_ttl(self, family: str) -> int:

@@ -6,6 +6,7 @@ with `after_commit` (cache invalidations). On an error it rolls back and drops t
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -15,6 +16,8 @@ import structlog
 from sqlalchemy import DateTime, MetaData, Uuid, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -25,6 +28,25 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 log = structlog.get_logger("gomeet.db")
+
+# What a down, unreachable or overloaded database raises: the driver's connection errors as
+# SQLAlchemy wraps them, asyncpg's refused connection (a bare OSError), a timed-out connect,
+# and a full pool (SQLAlchemy's own TimeoutError).
+DATABASE_UNAVAILABLE_ERRORS: tuple[type[Exception], ...] = (
+    OperationalError,
+    InterfaceError,
+    PoolTimeoutError,
+    OSError,
+    TimeoutError,
+)
+
+
+def database_unavailable(exc: BaseException) -> bool:
+    """True for an error that says the database cannot be reached (not a bad statement)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, DATABASE_UNAVAILABLE_ERRORS)
+
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -112,17 +134,30 @@ class UnitOfWork:
         self._after_commit.append(action)
 
     async def commit(self) -> None:
+        """Commit, then run the after-commit actions shielded: a request cancelled once its
+        transaction has committed still completes its invalidations (no stale cache)."""
         await self.session.commit()
         actions, self._after_commit = self._after_commit, []
-        for action in actions:
-            try:
-                await action()
-            except Exception as exc:  # an after-commit action never fails the request
-                log.warning("after_commit_failed", error=repr(exc))
+        if actions:
+            task = asyncio.create_task(_run_after_commit(actions))
+            _running.add(task)  # a strong reference while it outlives a cancelled request
+            task.add_done_callback(_running.discard)
+            await asyncio.shield(task)
 
     async def rollback(self) -> None:
         self._after_commit.clear()
         await self.session.rollback()
+
+
+_running: set[asyncio.Task[None]] = set()
+
+
+async def _run_after_commit(actions: list[AfterCommit]) -> None:
+    for action in actions:
+        try:
+            await action()
+        except Exception as exc:  # an after-commit action never fails the request
+            log.warning("after_commit_failed", error=repr(exc))
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from gomeet.cache import CacheRepository
 from gomeet.config import Settings
 from gomeet.db import UnitOfWork
+from gomeet.errors import AppError
 
 
 def get_settings(request: Request) -> Settings:
@@ -19,11 +20,18 @@ def get_settings(request: Request) -> Settings:
 
 
 async def get_unit_of_work(request: Request) -> AsyncIterator[UnitOfWork]:
-    """Commits after the endpoint returns and before the response is sent (scope=function)."""
+    """Commits after the endpoint returns and before the response is sent (scope=function).
+
+    An error rolls back, unless it is an `AppError` with `commit_on_error`: then what was
+    flushed before it is committed, and the error is still answered.
+    """
     async with request.app.state.sessionmaker() as session:
         uow = UnitOfWork(session)
         try:
             yield uow
+        except AppError as exc:
+            await (uow.commit() if exc.commit_on_error else uow.rollback())
+            raise
         except BaseException:
             await uow.rollback()
             raise

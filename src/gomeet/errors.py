@@ -8,8 +8,10 @@ from typing import Any
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gomeet.db import DATABASE_UNAVAILABLE_ERRORS, database_unavailable
 from gomeet.responses import JsonResponse
 
 log = structlog.get_logger("gomeet.errors")
@@ -19,6 +21,9 @@ class AppError(Exception):
     status_code = 400
     code = "BAD_REQUEST"
     message = "Bad request"
+    # True: the request's unit of work commits (instead of rolling back) before the error is
+    # answered, for a failure whose side effect must persist (e.g. revoking every session).
+    commit_on_error = False
 
     def __init__(
         self,
@@ -73,6 +78,12 @@ class RateLimited(AppError):
     message = "Too many requests"
 
 
+class ServiceUnavailable(AppError):
+    status_code = 503
+    code = "SERVICE_UNAVAILABLE"
+    message = "The service is temporarily unavailable, please retry"
+
+
 def parse_uuid(value: str, code: str = "INVALID_ID", what: str = "id") -> uuid.UUID:
     """Parse a path or body id; a malformed one is a 400 with the caller's code."""
     try:
@@ -108,6 +119,7 @@ _HTTP_CODES = {
     415: "UNSUPPORTED_MEDIA_TYPE",
     422: "VALIDATION_ERROR",
     429: "RATE_LIMIT_EXCEEDED",
+    503: "SERVICE_UNAVAILABLE",
 }
 
 
@@ -140,6 +152,17 @@ async def _http_error(_: Request, exc: Exception) -> JsonResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JsonResponse:
+    """A database that cannot be reached is a 503 (retry later), not an opaque 500."""
+    if not database_unavailable(exc):
+        return await _unhandled(request, exc)
+    # The driver's own message only: SQLAlchemy's text carries the statement's parameters.
+    cause = getattr(exc, "orig", None) or exc
+    log.error("database_unavailable", error=f"{type(cause).__name__}: {cause}")
+    error = ServiceUnavailable("The database is unavailable, please retry")
+    return JsonResponse(error_body(error.code, error.message), status_code=error.status_code)
+
+
 async def _unhandled(_: Request, exc: Exception) -> JsonResponse:
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return JsonResponse(error_body("INTERNAL_ERROR", "Internal server error"), status_code=500)
@@ -149,4 +172,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    database_errors: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE_ERRORS)
+    for error_type in database_errors:
+        app.add_exception_handler(error_type, _database_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -12,8 +12,12 @@ refuses if any bucket is full (recording nothing), otherwise records the request
 Buckets and keys (`ratelimit:{bucket}:{id}`):
 
 - `general`: per client IP, for requests without a valid access token;
-- `auth`: per client IP, on the credential endpoints (register, login, refresh, logout,
-  check-password-strength), on top of the general or the per-user bucket;
+- `auth`: per client IP, on the `/auth/*` endpoints that take or change credentials
+  (register, login, refresh, logout, check-password-strength, update-password, which checks
+  the current password and so could be used to guess it, and update-profile), on top of the
+  general or the per-user bucket. `GET /auth/me` is left out on purpose: it is the read path
+  a client calls on every page (served from the cached profile, checking no credential), so
+  5/min would break normal use; the per-user `authenticated` limit applies to it;
 - `authenticated`: per user, for requests carrying a valid access token.
 
 With Redis unreachable the limiter fails open: the request goes through, a warning is logged
@@ -44,7 +48,15 @@ log = structlog.get_logger("gomeet.ratelimit")
 EXEMPT_PATHS = frozenset({"/api/health", "/metrics"})
 CREDENTIAL_PATHS = frozenset(
     f"/api/v1/auth/{name}"
-    for name in ("register", "login", "refresh", "logout", "check-password-strength")
+    for name in (
+        "register",
+        "login",
+        "refresh",
+        "logout",
+        "check-password-strength",
+        "update-password",
+        "update-profile",
+    )
 )
 FAIL_OPEN_BACKOFF_S = 1.0
 WARNING_INTERVAL_S = 30.0

@@ -1,13 +1,75 @@
-"""Shared API schema pieces: camelCase models and pagination."""
+"""Shared API schema pieces: camelCase models, pagination, and the free-text and URL types."""
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
+
+AVATAR_URL_MAX_LENGTH = 2048
+
+# Control characters (C0, DEL, C1) and lone surrogates: PostgreSQL refuses NUL and invalid
+# UTF-8, and neither belongs in a name. Single-line text also refuses line/paragraph breaks
+# and the bidirectional overrides that make a name display as something else.
+_NEVER = frozenset({"Cc", "Cs"})
+_MULTI_LINE_ALLOWED = frozenset("\t\n\r")
+_LINE_BREAKS = frozenset({"Zl", "Zp"})
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def check_single_line(value: str) -> str:
+    """Free text on one line: no control character, line break or bidi override."""
+    for char in value:
+        category = unicodedata.category(char)
+        if category in _NEVER or category in _LINE_BREAKS or char in _BIDI_CONTROLS:
+            raise ValueError("must not contain control characters or line breaks")
+    return value
+
+
+def check_multi_line(value: str) -> str:
+    """Free text that may span lines (tab, CR, LF allowed); no other control character."""
+    for char in value:
+        if unicodedata.category(char) in _NEVER and char not in _MULTI_LINE_ALLOWED:
+            raise ValueError("must not contain control characters")
+    return value
+
+
+def nfc(value: str) -> str:
+    """One spelling per text, so that search and cache keys agree with the database."""
+    return unicodedata.normalize("NFC", value)
+
+
+def search_term(raw: str) -> str:
+    """A search term as the database matches it: stripped, NFC, lower-cased (the cache key's
+    `keys.normalise_search` is the same text, percent-encoded)."""
+    return nfc(raw.strip()).lower()
+
+
+def check_avatar_url(value: str | None) -> str | None:
+    """An absolute http(s) URL; an empty string clears the avatar."""
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an absolute http or https URL")
+    if any(c.isspace() or unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError("must not contain white space or control characters")
+    return value
+
+
+# Every free-text input goes through one of these (lengths are added where used).
+SingleLineText = Annotated[str, AfterValidator(check_single_line), AfterValidator(nfc)]
+MultiLineText = Annotated[str, AfterValidator(check_multi_line), AfterValidator(nfc)]
+AvatarUrl = Annotated[
+    str, StringConstraints(max_length=AVATAR_URL_MAX_LENGTH), AfterValidator(check_avatar_url)
+]
 
 
 class CamelModel(BaseModel):
@@ -42,4 +104,8 @@ class Pagination(CamelModel):
 # Out-of-range values are rejected with 400 VALIDATION_ERROR, never silently clamped.
 PageQuery = Annotated[int, Query(ge=1, le=1_000_000, description="page number, from 1")]
 LimitQuery = Annotated[int, Query(ge=1, le=100, description="items per page, 1 to 100")]
-SearchQuery = Annotated[str, Query(max_length=100, description="case-insensitive name substring")]
+SearchQuery = Annotated[
+    str,
+    Query(max_length=100, description="case-insensitive name substring"),
+    AfterValidator(check_single_line),
+]

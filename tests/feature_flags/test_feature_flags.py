@@ -194,6 +194,14 @@ async def test_description_is_kept_when_omitted_and_replaced_when_given(
     assert (await get_flag(client, user, "described"))["description"] is None
 
 
+async def test_a_description_may_span_lines(
+    client: httpx.AsyncClient, user: dict[str, str], admin: dict[str, str]
+) -> None:
+    text = "Line one\n\tline two"
+    await set_flag(client, admin, flagName="described", enabled=True, description=text)
+    assert (await get_flag(client, user, "described"))["description"] == text
+
+
 @pytest.mark.parametrize(
     ("body", "code"),
     [
@@ -207,6 +215,9 @@ async def test_description_is_kept_when_omitted_and_replaced_when_given(
         ({"flagName": "ok_name", "enabled": 1}, "VALIDATION_ERROR"),
         ({"flagName": 7, "enabled": True}, "VALIDATION_ERROR"),
         ({"flagName": "ok_name", "enabled": True, "description": "d" * 501}, "VALIDATION_ERROR"),
+        ({"flagName": "ok_name", "enabled": True, "description": "nul\x00"}, "VALIDATION_ERROR"),
+        ({"flagName": "ok_name", "enabled": True, "description": "esc\x1b"}, "VALIDATION_ERROR"),
+        ({"flagName": "nul\x00", "enabled": True}, "INVALID_FLAG_NAME"),
     ],
 )
 async def test_invalid_set_is_400(

@@ -1,27 +1,24 @@
-"""With the database (and Redis) unreachable, `/feature-flags/config` serves the defaults."""
+"""With the database unreachable, `/feature-flags/config` serves the defaults to a caller
+whose profile is cached, and a clean 503 when who the caller is cannot be checked."""
 
 from __future__ import annotations
 
-import uuid
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any
 
-import httpx
 import pytest
+from redis.asyncio import Redis
 
-from gomeet.app import create_app
-from gomeet.auth.deps import get_current_user
-from gomeet.auth.schemas import Principal
 from gomeet.cache import CacheRepository
-from gomeet.config import Settings
 from gomeet.db import UnitOfWork, create_engine, make_sessionmaker
 from gomeet.feature_flags.models import KNOWN_FLAG_DEFAULTS
 from gomeet.feature_flags.service import FeatureFlagService
+from helpers import API, bearer, register
 
 DEAD_DATABASES = [
     "postgresql+asyncpg://postgres@127.0.0.1:1/none",
     "sqlite+aiosqlite:////nonexistent-dir/gomeet.db",
 ]
-DEAD_REDIS = "redis://127.0.0.1:1/0"
 
 
 @pytest.mark.parametrize("database_url", DEAD_DATABASES)
@@ -37,38 +34,34 @@ async def test_service_serves_defaults_when_the_database_fails(database_url: str
         await engine.dispose()
 
 
-async def test_config_endpoint_answers_200_with_defaults_when_database_and_redis_are_down(
-    tmp_path: Path,
+def _dead_database_like(database_url: str) -> str:
+    return DEAD_DATABASES[1] if database_url.startswith("sqlite") else DEAD_DATABASES[0]
+
+
+async def test_config_answers_defaults_with_the_database_down_and_the_profile_cached(
+    app_client: Callable[..., Any], database_url: str
 ) -> None:
-    settings = Settings(
-        _env_file=None,
-        environment="test",
-        database_url=DEAD_DATABASES[0],
-        redis_url=DEAD_REDIS,
-        var_dir=tmp_path,
-        jwt_secret="test-secret-" + "x" * 40,
-        rate_limit_enabled=False,
-        log_level="ERROR",
-    )
-    app = create_app(settings)
-    # Who the caller is cannot be checked with both stores down (the profile lives in
-    # them); the caller is taken as signed in so that the flags' own fallback is exercised.
-    app.dependency_overrides[get_current_user] = lambda: Principal(
-        id=uuid.uuid4(),
-        username="someone",
-        email="someone@example.com",
-        avatar_url=None,
-        role="user",
-        token_version=0,
-        created_at="2024-01-01T00:00:00Z",
-    )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.get("/api/v1/feature-flags/config")
+    async with app_client() as live:
+        data = await register(live)
+        token = data["accessToken"]
+        assert (await live.get(f"{API}/auth/me", headers=bearer(token))).status_code == 200
+    # Another instance, same Redis (holding the caller's profile), its database unreachable.
+    async with app_client(database_url=_dead_database_like(database_url)) as client:
+        response = await client.get(f"{API}/feature-flags/config", headers=bearer(token))
     assert response.status_code == 200
-    assert response.json() == {
-        "success": True,
-        "data": KNOWN_FLAG_DEFAULTS,
-        "message": "OK",
-    }
+    assert response.json() == {"success": True, "data": KNOWN_FLAG_DEFAULTS, "message": "OK"}
+
+
+async def test_config_answers_503_with_the_database_down_and_the_profile_not_cached(
+    app_client: Callable[..., Any], clean_redis: Redis, database_url: str
+) -> None:
+    async with app_client() as live:
+        token = (await register(live))["accessToken"]
+    await clean_redis.flushdb()  # who the caller is can only be checked in the database
+    async with app_client(database_url=_dead_database_like(database_url)) as client:
+        response = await client.get(f"{API}/feature-flags/config", headers=bearer(token))
+    assert response.status_code == 503
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.headers["x-request-id"]

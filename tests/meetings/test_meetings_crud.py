@@ -95,6 +95,26 @@ async def test_create_returns_the_meeting_with_host_and_named_participants(
         ({"name": "x", "startTime": "tomorrow"}, "startTime"),
         ({"name": "x", "startTime": "2031-13-01T10:00:00Z"}, "startTime"),
         ({"name": "x", "startTime": 1_900_000_000}, "startTime"),
+        # Valid offsets whose UTC time is outside what a date-time can hold.
+        ({"name": "x", "startTime": "0001-01-01T00:00:00+05:00"}, "startTime"),
+        ({"name": "x", "startTime": "9999-12-31T23:00:00-14:00"}, "startTime"),
+        # Control characters are refused in free text (PostgreSQL cannot store NUL).
+        ({"name": "nul\x00", "startTime": "2031-01-01T10:00:00Z"}, "name"),
+        ({"name": "two\nlines", "startTime": "2031-01-01T10:00:00Z"}, "name"),
+        ({"name": "bell\x07", "startTime": "2031-01-01T10:00:00Z"}, "name"),
+        (
+            {"name": "x", "startTime": "2031-01-01T10:00:00Z", "participants": [{"name": "a\x00"}]},
+            "participants",
+        ),
+        # A participant's avatar is shown publicly: an http(s) URL only.
+        (
+            {
+                "name": "x",
+                "startTime": "2031-01-01T10:00:00Z",
+                "participants": [{"name": "Ada", "avatarUrl": "javascript:alert(1)"}],
+            },
+            "participants",
+        ),
         ({"name": "x", "startTime": "2031-01-01T10:00:00Z", "participants": "Ada"}, "participants"),
         ({"name": "x", "startTime": "2031-01-01T10:00:00Z", "participants": [{}]}, "participants"),
         (
@@ -157,6 +177,8 @@ async def test_update_changes_name_and_start_time(client: httpx.AsyncClient) -> 
         {"startTime": "2031-01-01T10:00:00"},
         {"startTime": "not a date"},
         {"startTime": 5},
+        {"startTime": "0001-01-01T00:00:00+05:00"},
+        {"name": "nul\x00"},
     ],
 )
 async def test_update_rejects_bad_bodies_with_400(

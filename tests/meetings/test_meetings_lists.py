@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime, timedelta
+from urllib.parse import quote
 
 import httpx
 import pytest
 from meeting_helpers import MEETINGS, create_meeting, data_of, error_code, new_user
+from redis.asyncio import Redis
 
 
 async def names(client: httpx.AsyncClient, auth: dict[str, str], query: str = "") -> list[str]:
@@ -94,6 +97,30 @@ async def test_search_folds_case_of_non_ascii_letters(client: httpx.AsyncClient)
     assert await names(client, auth, "?search=ärzte") == ["Ärzte Treffen"]
     assert await names(client, auth, "?search=ÄRZTE") == ["Ärzte Treffen"]
     assert await names(client, auth, "?search=été") == ["ÉTÉ"]
+
+
+async def test_spellings_of_one_search_share_results_and_cache_key(
+    client: httpx.AsyncClient, clean_redis: Redis
+) -> None:
+    """Surrounding spaces, case and Unicode composition do not change what is searched."""
+    _, auth = await new_user(client)
+    await create_meeting(client, auth, "Ärzte Treffen")
+    await create_meeting(client, auth, "Other")
+    decomposed = unicodedata.normalize("NFD", "  ÄRZTE ")
+    for search in ("  ÄRZTE ", "ärzte", decomposed):
+        assert await names(client, auth, f"?search={quote(search)}") == ["Ärzte Treffen"]
+    keys = [k.decode() async for k in clean_redis.scan_iter("meeting:list:*")]
+    assert len(keys) == 1
+    assert keys[0].endswith(":search:" + quote("ärzte"))
+
+
+@pytest.mark.parametrize("search", ["nul\x00", "tab\tin", "line\nbreak", "del\x7f"])
+async def test_search_with_control_characters_is_400(
+    client: httpx.AsyncClient, search: str
+) -> None:
+    _, auth = await new_user(client)
+    response = await client.get(MEETINGS, params={"search": search}, headers=auth)
+    assert error_code(response, 400) == "VALIDATION_ERROR"
 
 
 @pytest.mark.parametrize("path", ["", "/past", "/joined"])

@@ -133,6 +133,31 @@ async def test_credential_endpoints_have_a_stricter_bucket(
         assert other.headers["x-ratelimit-remaining"] == "7"
 
 
+async def test_password_and_profile_changes_use_the_auth_bucket_but_me_does_not(
+    app_client: Callable[..., Any],
+) -> None:
+    """Guessing the current password through update-password is limited like login."""
+    settings = {"rate_limit_enabled": True, "rate_limit_auth_requests": 3}
+    async with app_client(**settings) as client:
+        _, token, _ = await register_user(client)  # 1 of the IP's 3 auth requests
+        wrong = {"currentPassword": "Wr0ng-Passw0rd!x", "newPassword": "N3w-Passw0rd!xyz"}
+        path = f"{API}/auth/update-password"
+        response = await client.put(path, json=wrong, headers=bearer(token))
+        assert response.status_code == 400
+        assert response.json()["error"]["code"] == "AUTH_006"
+        assert response.headers["x-ratelimit-limit"] == "3"
+        profile = await client.put(
+            f"{API}/auth/update-profile", json={"username": "renamed"}, headers=bearer(token)
+        )
+        assert profile.status_code == 200  # 3 of 3
+        assert_rate_limited(await client.put(path, json=wrong, headers=bearer(token)), limit=3)
+        # GET /auth/me is a read path: only the (much larger) per-user bucket applies.
+        for _ in range(3):
+            me = await client.get(f"{API}/auth/me", headers=bearer(token))
+            assert me.status_code == 200
+            assert me.headers["x-ratelimit-limit"] == "1000"
+
+
 async def test_concurrent_requests_never_exceed_the_limit(app_client: Callable[..., Any]) -> None:
     async with app_client(rate_limit_enabled=True, rate_limit_general_requests=5) as client:
         responses = await asyncio.gather(*(client.get(ANONYMOUS_PATH) for _ in range(20)))

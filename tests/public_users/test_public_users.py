@@ -149,6 +149,9 @@ BAD_BODIES: list[Any] = [
     {"name": "Guest", "sessionId": "tab\there"},
     {"name": "Guest", "sessionId": "nul\x00"},
     {"name": "Guest", "sessionId": "\u202egnirts"},
+    {"name": "nul\x00", "sessionId": "s"},
+    {"name": "two\nlines", "sessionId": "s"},
+    {"name": "esc\x1b[31m", "sessionId": "s"},
     {"name": "Guest", "sessionId": 12345},
     {"name": "Guest", "sessionId": None},
     ["not", "an", "object"],
@@ -169,7 +172,9 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize("body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": None}])
+@pytest.mark.parametrize(
+    "body", [{}, {"name": ""}, {"name": "x" * 101}, {"name": None}, {"name": "nul\x00"}]
+)
 async def test_invalid_rename_bodies_are_400(client: httpx.AsyncClient, body: Any) -> None:
     await create(client, "sess-5", "Guest")
     response = await client.put(session_url("sess-5"), json=body)

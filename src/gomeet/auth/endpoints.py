@@ -13,7 +13,6 @@ from gomeet.auth.schemas import (
     UpdatePasswordRequest,
     UpdateProfileRequest,
 )
-from gomeet.auth.service import RefreshTokenReused
 from gomeet.responses import JsonResponse, ok
 
 router = APIRouter()
@@ -33,11 +32,7 @@ async def login(body: LoginRequest, service: AuthServiceDep) -> JsonResponse:
 
 @router.post("/refresh")
 async def refresh(body: RefreshRequest, service: AuthServiceDep) -> JsonResponse:
-    try:
-        pair = await service.refresh(body.refresh_token)
-    except RefreshTokenReused:
-        await service.uow.commit()  # the revocation must persist although the request fails
-        raise
+    pair = await service.refresh(body.refresh_token)
     return ok(pair.to_json(), "Tokens refreshed")
 
 

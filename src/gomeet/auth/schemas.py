@@ -6,17 +6,15 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, StringConstraints, model_validator
 
 from gomeet.auth.models import Role
 from gomeet.auth.password_policy import MAX_LENGTH as PASSWORD_MAX_LENGTH
-from gomeet.schemas import CamelModel, RequestModel
+from gomeet.schemas import AvatarUrl, CamelModel, RequestModel, SingleLineText
 
 EMAIL_MAX_LENGTH = 254
-AVATAR_URL_MAX_LENGTH = 2048
 
 
 def normalise_email(value: str) -> str:
@@ -27,20 +25,9 @@ def normalise_email(value: str) -> str:
         raise ValueError(str(exc)) from None
 
 
-def check_avatar_url(value: str | None) -> str | None:
-    """An absolute http(s) URL; an empty string clears the avatar."""
-    if not value:
-        return None
-    parts = urlsplit(value)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an absolute http or https URL")
-    if any(c.isspace() or ord(c) < 32 for c in value):
-        raise ValueError("must not contain white space or control characters")
-    return value
-
-
 Username = Annotated[
-    str, StringConstraints(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$")
+    SingleLineText,
+    StringConstraints(min_length=3, max_length=50, pattern=r"^[A-Za-z0-9_.\-]+$"),
 ]
 Email = Annotated[
     str,
@@ -50,9 +37,6 @@ Email = Annotated[
 # Passwords are taken exactly as typed: never stripped.
 Password = Annotated[
     str, StringConstraints(min_length=1, max_length=PASSWORD_MAX_LENGTH, strip_whitespace=False)
-]
-AvatarUrl = Annotated[
-    str, StringConstraints(max_length=AVATAR_URL_MAX_LENGTH), AfterValidator(check_avatar_url)
 ]
 
 
@@ -73,7 +57,7 @@ class RefreshRequest(RequestModel):
 
 class PasswordStrengthRequest(RequestModel):
     password: Password
-    username: Annotated[str, StringConstraints(max_length=50)] | None = None
+    username: Annotated[SingleLineText, StringConstraints(max_length=50)] | None = None
 
 
 class UpdateProfileRequest(RequestModel):

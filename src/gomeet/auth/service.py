@@ -61,7 +61,9 @@ class TokenRevoked(Unauthorized):
 
 
 class RefreshTokenReused(TokenRevoked):
-    """Raised after the revocation has been flushed: the endpoint commits before failing."""
+    """Raised after the revocation has been flushed: the unit of work commits it anyway."""
+
+    commit_on_error = True
 
     message = "Refresh token already used: every session of this user has been revoked"
 

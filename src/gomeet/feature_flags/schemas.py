@@ -6,7 +6,7 @@ from datetime import datetime
 
 from pydantic import Field, StrictBool
 
-from gomeet.schemas import CamelModel, RequestModel
+from gomeet.schemas import CamelModel, MultiLineText, RequestModel
 
 
 class FlagSetRequest(RequestModel):
@@ -15,7 +15,7 @@ class FlagSetRequest(RequestModel):
     flag_name: str = Field(max_length=200)
     enabled: StrictBool
     # Omitted: an existing description is kept. Given (null included): it is replaced.
-    description: str | None = Field(default=None, max_length=500)
+    description: MultiLineText | None = Field(default=None, max_length=500)
 
 
 class FeatureFlagOut(CamelModel):

@@ -15,6 +15,7 @@ from sqlalchemy.orm import joinedload, selectinload
 from gomeet.auth.models import User
 from gomeet.db import dialect_insert, utcnow
 from gomeet.meetings.models import Meeting, Participant
+from gomeet.schemas import search_term
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +68,8 @@ class MeetingRepository:
     ) -> tuple[list[Meeting], int]:
         """Newest first; `search` is a case-insensitive substring, `%` and `_` literal."""
         stmt = select(Meeting).where(Meeting.host_id == host_id)
-        if search:
-            stmt = stmt.where(func.lower(Meeting.name).contains(search.lower(), autoescape=True))
+        if term := search_term(search):
+            stmt = stmt.where(func.lower(Meeting.name).contains(term, autoescape=True))
         stmt = stmt.order_by(Meeting.created_at.desc(), Meeting.id)
         return await self._page(stmt, page, limit)
 

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, AwareDatetime, BeforeValidator, Field
 
-from gomeet.schemas import CamelModel, Pagination, RequestModel
-
-
-def _nfc(value: str) -> str:
-    """One spelling per name, so that search and cache keys agree with the database."""
-    return unicodedata.normalize("NFC", value)
+from gomeet.schemas import (
+    AvatarUrl,
+    CamelModel,
+    Pagination,
+    RequestModel,
+    SingleLineText,
+)
 
 
 def search_text(raw: str) -> str:
-    """The search term as the database matches it: stripped, NFC (case is folded later)."""
-    return _nfc(raw.strip())
+    """A pass-through, kept only while `MeetingService.list_hosted` imports it: the term is
+    normalised once for the query (`gomeet.schemas.search_term`, in the repository) and once
+    for the key (`keys.normalise_search`), which agree by construction."""
+    return raw
 
 
 def _iso_string(value: object) -> object:
@@ -30,12 +32,15 @@ def _iso_string(value: object) -> object:
 
 
 def _to_utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    """Near the limits of `datetime` (year 1 or 9999) the UTC time may not exist."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("must be a date-time between years 1 and 9999 in UTC") from None
 
 
-MeetingName = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_nfc)]
-ParticipantName = Annotated[str, Field(min_length=1, max_length=100), AfterValidator(_nfc)]
-AvatarUrl = Annotated[str, Field(max_length=2048)]
+MeetingName = Annotated[SingleLineText, Field(min_length=1, max_length=200)]
+ParticipantName = Annotated[SingleLineText, Field(min_length=1, max_length=100)]
 # A naive time (no offset) is rejected: the server never guesses a time zone.
 StartTime = Annotated[AwareDatetime, BeforeValidator(_iso_string), AfterValidator(_to_utc)]
 

@@ -12,7 +12,7 @@ counts in plain lists, and `CacheCollector` turns them into metric families when
 - `gomeet_cache_events_total{family, kind}`: sets, deletes, errors, in-process-tier hits.
 - `gomeet_cache_circuit_open`: 1 while the breaker is open.
 
-HTTP (`HttpMetrics`, fed by `HttpMetricsMiddleware`), counted the same way:
+HTTP (`HttpMetrics`, fed by `ObservabilityMiddleware`), counted the same way:
 
 - `gomeet_http_requests_total{method, route, status}`: `route` is the route template
   (`/api/v1/meetings/{meeting_id}`), `unmatched` when no route handled the request (an

@@ -1,5 +1,7 @@
-"""Pure ASGI middleware: a request id on every response and every log record, and one
-access-log record per request (method, path, route, status, duration)."""
+"""The one pure-ASGI middleware that observes every HTTP request: a request id on every
+response and every log record, one access-log record (method, path, route, status,
+duration), and the HTTP metrics (`gomeet_http_requests_total`, `gomeet_http_request_seconds`),
+from one timing and one route template per request."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gomeet.observability.logging import redact_path
+from gomeet.observability.metrics import UNMATCHED_ROUTE, HttpMetrics
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
@@ -30,9 +33,12 @@ def route_template(scope: Scope) -> str | None:
     return template
 
 
-class RequestIdMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+class ObservabilityMiddleware:
+    """Outermost: it times everything, the rate limiter's 429 answers included."""
+
+    def __init__(self, app: ASGIApp, metrics: HttpMetrics) -> None:
         self.app = app
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,12 +66,17 @@ class RequestIdMiddleware:
             try:
                 await self.app(scope, receive, send_with_id)
             finally:
+                elapsed = time.perf_counter() - started
+                route = route_template(scope)
+                # Requests no route handled (an unknown path, a 429 from the rate limiter,
+                # which answers before routing) share one fixed metrics label.
+                self.metrics.observe(scope["method"], route or UNMATCHED_ROUTE, status, elapsed)
                 access_log.info(
                     "request",
                     method=scope["method"],
                     path=redact_path(scope["path"]),
-                    route=route_template(scope),
+                    route=route,
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(elapsed * 1000, 2),
                     client=scope["client"][0] if scope.get("client") else None,
                 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Depends, Path
 
 from gomeet.deps import CacheDep, UnitOfWorkDep
 from gomeet.public_users.schemas import (
@@ -18,15 +18,19 @@ from gomeet.responses import JsonResponse, ok
 
 router = APIRouter(tags=["public-users"])
 
+
+def get_public_user_service(uow: UnitOfWorkDep, cache: CacheDep) -> PublicUserService:
+    return PublicUserService(uow=uow, cache=cache)
+
+
+Service = Annotated[PublicUserService, Depends(get_public_user_service)]
+
 # The routes say `{session_id:path}`, so that an id holding `/` (sent as %2F) reaches them.
 SessionPath = Annotated[SessionId, Path()]
 
 
 @router.post("", status_code=201)
-async def create_public_user(
-    body: PublicUserCreate, uow: UnitOfWorkDep, cache: CacheDep
-) -> JsonResponse:
-    service = PublicUserService(uow=uow, cache=cache)
+async def create_public_user(body: PublicUserCreate, service: Service) -> JsonResponse:
     data, created = await service.create(body.session_id, body.name)
     if created:
         return ok(data, "Public user created", status_code=201)
@@ -34,33 +38,25 @@ async def create_public_user(
 
 
 @router.get("/session/{session_id:path}")
-async def get_public_user(
-    session_id: SessionPath, uow: UnitOfWorkDep, cache: CacheDep
-) -> JsonResponse:
-    return ok(await PublicUserService(uow=uow, cache=cache).get(session_id))
+async def get_public_user(session_id: SessionPath, service: Service) -> JsonResponse:
+    return ok(await service.get(session_id))
 
 
 @router.put("/session/{session_id:path}")
 async def update_public_user(
-    session_id: SessionPath, body: PublicUserUpdate, uow: UnitOfWorkDep, cache: CacheDep
+    session_id: SessionPath, body: PublicUserUpdate, service: Service
 ) -> JsonResponse:
-    data = await PublicUserService(uow=uow, cache=cache).rename(session_id, body.name)
+    data = await service.rename(session_id, body.name)
     return ok(data, "Public user updated")
 
 
 @router.post("/join-meeting")
-async def join_meeting(
-    body: GuestMeetingRequest, uow: UnitOfWorkDep, cache: CacheDep
-) -> JsonResponse:
-    service = PublicUserService(uow=uow, cache=cache)
+async def join_meeting(body: GuestMeetingRequest, service: Service) -> JsonResponse:
     data = await service.join_meeting(body.session_id, body.meeting_id)
     return ok(data, "Joined meeting")
 
 
 @router.post("/leave-meeting")
-async def leave_meeting(
-    body: GuestMeetingRequest, uow: UnitOfWorkDep, cache: CacheDep
-) -> JsonResponse:
-    service = PublicUserService(uow=uow, cache=cache)
+async def leave_meeting(body: GuestMeetingRequest, service: Service) -> JsonResponse:
     data = await service.leave_meeting(body.session_id, body.meeting_id)
     return ok(data, "Left meeting")

@@ -8,25 +8,18 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field, StringConstraints
 
-from gomeet.schemas import CamelModel, RequestModel
+from gomeet.schemas import CamelModel, RequestModel, SingleLineText, check_single_line
 
 SESSION_ID_MAX_LENGTH = 128
 
-
-def check_session_id(value: str) -> str:
-    """A session id is an opaque secret, kept exactly as sent: printable, no control characters."""
-    if not value.isprintable():
-        raise ValueError("sessionId must be printable text without control characters")
-    return value
-
-
-# Not stripped: the id is a secret token, and `" a"` and `"a"` are different tokens.
+# An opaque secret, kept exactly as sent (not stripped, not normalised: `" a"` and `"a"` are
+# different tokens), on one line and without control characters.
 SessionId = Annotated[
     str,
     StringConstraints(strip_whitespace=False, min_length=1, max_length=SESSION_ID_MAX_LENGTH),
-    AfterValidator(check_session_id),
+    AfterValidator(check_single_line),
 ]
-DisplayName = Annotated[str, Field(min_length=1, max_length=100)]
+DisplayName = Annotated[SingleLineText, Field(min_length=1, max_length=100)]
 
 
 class PublicUserCreate(RequestModel):
