@@ -18,6 +18,7 @@ from cache_helpers import Loader, MakeCache
 from redis.asyncio import Redis
 
 from gomeet.cache import Family, keys
+from gomeet.cache.bus import CHANNEL
 
 
 async def scan_calls(redis: Redis) -> int:
@@ -185,3 +186,42 @@ async def test_user_related_invalidation_covers_profile_and_every_owned_list(
     await cache.invalidate_user_related(user)
 
     assert await clean_redis.exists(*(k.key for k in owned)) == 0
+
+
+async def test_one_write_invalidates_everything_it_shows_in_one_batch(
+    make_cache: MakeCache, clean_redis: Redis
+) -> None:
+    """A meeting write with 50 participants: details, participant list, the host's lists and
+    every participant's joined pages go at once, announced to other instances in one message."""
+    cache = await make_cache()
+    meeting, host = uuid.uuid4(), uuid.uuid4()
+    users = [uuid.uuid4() for _ in range(50)]
+    shown = [
+        keys.meeting_details(meeting),
+        keys.participant_list(meeting),
+        keys.meeting_list(host, 1, 10, None),
+        keys.meeting_upcoming(host, 10),
+        *(keys.meeting_joined(user, 1, 10) for user in users),
+    ]
+    loaders = {key.key: Loader({"v": 1}) for key in shown}
+    for key in shown:
+        await cache.get_or_load(key, loaders[key.key])
+    pubsub = clean_redis.pubsub()
+    await pubsub.subscribe(CHANNEL)
+    await pubsub.get_message(timeout=1.0)  # the subscription confirmation
+
+    await cache.invalidate_many(
+        [keys.meeting_details(meeting), keys.participant_list(meeting)],
+        [
+            *((family, host) for family in keys.HOST_LIST_FAMILIES),
+            *((Family.MEETING_JOINED, user) for user in users),
+        ],
+    )
+
+    for key in shown:
+        await cache.get_or_load(key, loaders[key.key])
+    assert all(loader.calls == 2 for loader in loaders.values())
+    first = await pubsub.get_message(timeout=1.0)
+    assert first is not None and first["type"] == "message"
+    assert await pubsub.get_message(timeout=0.2) is None
+    await pubsub.aclose()

@@ -11,10 +11,9 @@ import typer
 from gomeet.auth.models import Role
 from gomeet.auth.repository import UserRepository
 from gomeet.auth.schemas import normalise_email
-from gomeet.cache import keys
+from gomeet.cache import keys, open_cache
 from gomeet.config import Settings
 from gomeet.db import create_engine, make_sessionmaker
-from gomeet.redis_client import create_redis
 
 users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
 
@@ -33,23 +32,24 @@ async def _promote(settings: Settings, email: str) -> uuid.UUID | None:
 
 
 async def _invalidate_profile(settings: Settings, user_id: uuid.UUID) -> str:
-    """Drop the cached profile so that running servers see the new role at once."""
+    """Drop the cached profile so that running servers see the new role at once: through the
+    cache layer, so that their in-process tiers are told too (pub/sub), not only Redis."""
     ttl = settings.cache_ttl_user_profile
     if not settings.redis_configured:
         return (
             "No Redis configured (a server's embedded Redis is private to it): a running "
             f"server sees the new role within {ttl} s (the profile cache TTL) or on restart."
         )
-    redis = create_redis(settings)
-    try:
-        await redis.delete(keys.user_profile(user_id).key)
-    except Exception as exc:  # Redis down: the TTL bounds the staleness
+    async with open_cache(settings) as cache:
+        if not cache.enabled:
+            return "The cache is off (GOMEET_CACHE=off): no cached profile to invalidate."
+        await cache.invalidate(keys.user_profile(user_id))
+        delivered = cache.pending_invalidations == 0  # kept for replay: Redis unreachable
+    if not delivered:  # the TTL bounds the staleness
         return (
-            f"Redis unreachable ({type(exc).__name__}): the cached profile was not invalidated; "
-            f"running servers see the new role within {ttl} s (the profile cache TTL)."
+            "Redis unreachable: the cached profile was not invalidated; running servers "
+            f"see the new role within {ttl} s (the profile cache TTL)."
         )
-    finally:
-        await redis.aclose()
     return "Cached profile invalidated."
 
 

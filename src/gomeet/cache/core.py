@@ -1,9 +1,10 @@
 """The fill path and the invalidation path of the cache (policy; no domain knowledge).
 
-Read (`get_or_load`): in-process tier → Redis GET → on a miss, in-process single-flight
-(one load per key per process) → take a lease in Redis (`SET key ~lease:<token> NX PX`,
-list pages registered in their owner index first) → loader → store only if the key still
-holds our lease (Lua compare-and-set) → done. A reader that finds another instance's lease
+Read (`get_or_load`): in-process tier → Redis `GET_OR_LEASE` (one Lua round trip: the
+value, or, when absent, a lease `~lease:<token>` taken for us, list pages registered in
+their owner index with it) → on a miss, in-process single-flight (one load per key per
+process) → loader → store only if the key still holds our lease (Lua compare-and-set) →
+done. A miss costs two round trips, a hit one. A reader that finds another instance's lease
 polls briefly for its value, then loads without storing. Redis failing or the breaker
 open: the loader answers at once, nothing is stored.
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import secrets
 import sys
 import time
 import uuid
@@ -32,7 +34,7 @@ import orjson
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MaxConnectionsError
+from redis.exceptions import MaxConnectionsError, NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gomeet.cache import codec, keys, scripts
@@ -61,6 +63,7 @@ from gomeet.config import Settings
 JSON = Any
 Loader = Callable[[], Awaitable[JSON | None]]
 _Lead = Callable[[], Awaitable[tuple[JSON, bool, bool]]]  # -> (value, hit, valid)
+Raw = bytes | int  # what GET_OR_LEASE answers: the stored entry, or 0 = the lease is ours
 _TRIPS: Final = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
 _MAX_STEPS: Final = 64
 monotonic = time.monotonic
@@ -122,7 +125,11 @@ class CacheCore:
         self._pending_patterns: set[str] = set()
         self._pending_overflow = False
         self._countdown = opts.refresh_sample or sys.maxsize
+        # Lease tokens: a random per-process half and a counter (cheaper than a random token).
+        self._marker_head = codec.LEASE + secrets.token_hex(codec.TOKEN_BYTES // 2).encode()
+        self._marker_count = 0
         self._lease_ms = max(1, int(opts.lease_ttl * 1000))
+        self._lease_arg = str(self._lease_ms).encode()  # encoded once, sent with every read
         self._negative_ms = max(1, int(opts.negative_ttl * 1000))
         self._ttl_ms: dict[str, int] = {}
         self.l1: LocalTier | None = None
@@ -141,6 +148,8 @@ class CacheCore:
             return
         self._ttl_ms = {f.value: settings.cache_ttl(f.value) * 1000 for f in Family}
         self._slots = Slots(opts.redis_slots or settings.redis_max_connections)
+        self._get_or_lease_script = redis.register_script(scripts.GET_OR_LEASE)
+        self._get_or_lease_indexed = redis.register_script(scripts.GET_OR_LEASE_INDEXED)
         self._store = redis.register_script(scripts.STORE_IF_OWNER)
         self._release = redis.register_script(scripts.RELEASE_IF_OWNER)
         self._begin_refresh = redis.register_script(scripts.BEGIN_REFRESH)
@@ -179,22 +188,24 @@ class CacheCore:
             return await self._fallback(key, loader, None)
         seq = self._l1_seq
         slots = self._slots
+        self._marker_count = count = (self._marker_count + 1) & 0xFFFFFFFF
+        marker = b"%s%08x" % (self._marker_head, count)
         t0 = perf_counter()
         try:
             if slots.free > 0:  # inline fast path of `async with self._slots`
                 slots.free -= 1
                 try:
-                    raw = await self._redis.get(name)
+                    raw = await self._get_or_lease(key, marker)
                 finally:
                     slots.release()
             else:
                 async with slots:
-                    raw = await self._redis.get(name)
+                    raw = await self._get_or_lease(key, marker)
         except Exception as exc:
             self._failed("get", name, t0, exc, key.family)
             return await self._fallback(key, loader, exc)
         self.breaker.failures = 0
-        if raw is not None and raw[:1] != b"~":
+        if isinstance(raw, bytes) and raw[:1] != b"~":
             try:
                 value = loads(raw)
             except orjson.JSONDecodeError:
@@ -217,9 +228,52 @@ class CacheCore:
         self._h_get.observe(seconds)
         if self._log.enabled:
             self._log.done("get", name, False, seconds)
-        value, hit = await self._single_flight(key, lambda: self._lead(key, loader, raw))
+        if not isinstance(raw, bytes) and name in self._flights:
+            # The lease is ours, but a caller here leads already (it raced us to Redis and
+            # found our lease): fill, so that it finds the value instead of waiting.
+            value, hit, _ = await self._fill(key, loader, marker)
+        else:
+            value, hit = await self._single_flight(
+                key, lambda: self._lead(key, loader, raw, marker)
+            )
         self._counts[key.family][HITS if hit else MISSES] += 1
         return value
+
+    async def _get_or_lease(self, key: CacheKey, marker: bytes) -> Raw:
+        """One round trip: the entry, or 0 when it was absent and `marker` is now its lease
+        (a list page then registered in its owner index, before any load starts)."""
+        name, index = key.key, key.index
+        try:
+            if index is None or self._cluster:
+                raw: Raw = await self._redis.evalsha(
+                    self._get_or_lease_script.sha, 1, name, marker, self._lease_arg
+                )
+            else:
+                index_ms = self._ttl_ms[key.family] + self._lease_ms
+                raw = await self._redis.evalsha(
+                    self._get_or_lease_indexed.sha,
+                    2,
+                    name,
+                    index,
+                    marker,
+                    self._lease_arg,
+                    index_ms,
+                )
+        except NoScriptError:  # Redis restarted (or flushed its scripts): load and run
+            if index is None or self._cluster:
+                raw = await self._get_or_lease_script(keys=[name], args=[marker, self._lease_ms])
+            else:
+                index_ms = self._ttl_ms[key.family] + self._lease_ms
+                raw = await self._get_or_lease_indexed(
+                    keys=[name, index], args=[marker, self._lease_ms, index_ms]
+                )
+        if index is not None and self._cluster and not isinstance(raw, bytes):
+            # The index lives in another slot: registered next, still before the load.
+            index_ms = self._ttl_ms[key.family] + self._lease_ms
+            await self._run_steps(
+                [[("sadd", (index, name), {}), ("pexpire", (index, index_ms), {})]]
+            )
+        return raw
 
     async def _fallback(self, key: CacheKey, loader: Loader, error: BaseException | None) -> JSON:
         """Redis unusable: the loader answers (one load per key in this process)."""
@@ -274,23 +328,16 @@ class CacheCore:
         return value, hit
 
     async def _lead(
-        self, key: CacheKey, loader: Loader, raw: bytes | None
+        self, key: CacheKey, loader: Loader, raw: Raw, marker: bytes
     ) -> tuple[JSON, bool, bool]:
-        """Resolve a miss through Redis: lease, wait for another filler, or decode."""
+        """Resolve a miss: fill under our lease, wait for another filler, or decode."""
         name = key.key
         deadline = 0.0
         delay = 0.002
         for _ in range(_MAX_STEPS):
-            if raw is None:
-                marker = codec.lease_marker()
-                try:
-                    acquired = await self._acquire(key, marker)
-                except Exception as exc:
-                    self._failed("lease", name, perf_counter(), exc, key.family)
-                    return (await self._load(key, loader))[0], False, True
-                if acquired:
-                    return await self._fill(key, loader, marker)
-            elif codec.is_lease(raw):
+            if not isinstance(raw, bytes):  # the lease is ours
+                return await self._fill(key, loader, marker)
+            if codec.is_lease(raw):
                 now = monotonic()
                 if not deadline:
                     deadline = now + self.options.lease_wait
@@ -305,30 +352,14 @@ class CacheCore:
                     self._failed("get", name, perf_counter(), exc, key.family)
                     if not await self._try_unlink(name):
                         return (await self._load(key, loader))[0], False, True
-                    raw = None
-                    continue
             t0 = perf_counter()
             try:
                 async with self._slots:
-                    raw = await self._redis.get(name)
+                    raw = await self._get_or_lease(key, marker)
             except Exception as exc:
                 self._failed("get", name, t0, exc, key.family)
                 return (await self._load(key, loader))[0], False, True
         return (await self._load(key, loader))[0], False, True
-
-    async def _acquire(self, key: CacheKey, marker: bytes) -> bool:
-        """Take the lease; register a list page in its owner index (after the lease)."""
-        name, index = key.key, key.index
-        async with self._slots:
-            if index is None:
-                return bool(await self._redis.set(name, marker, nx=True, px=self._lease_ms))
-            # The index outlives its longest member: every registration pushes its expiry.
-            index_ms = self._ttl_ms[key.family] + self._lease_ms
-            steps: list[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = [
-                [("set", (name, marker), {"nx": True, "px": self._lease_ms})],
-                [("sadd", (index, name), {}), ("pexpire", (index, index_ms), {})],
-            ]
-            return bool((await self._run_steps(steps))[0][0])
 
     async def _fill(self, key: CacheKey, loader: Loader, marker: bytes) -> tuple[JSON, bool, bool]:
         name = key.key

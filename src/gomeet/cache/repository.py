@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from gomeet.cache import codec, keys
@@ -159,6 +160,18 @@ class CacheRepository(CacheCore):
     async def invalidate(self, *cache_keys: CacheKey) -> None:
         """Delete these keys now and void any fill in flight for them."""
         await self.invalidate_names([k.key for k in cache_keys])
+
+    async def invalidate_many(
+        self,
+        cache_keys: Iterable[CacheKey] = (),
+        owner_lists: Iterable[tuple[Family, uuid.UUID]] = (),
+    ) -> None:
+        """Everything one write invalidates, at once: these keys and every list page of
+        these (family, owner) pairs. Two round trips (the indexes' members, then one
+        SREM/UNLINK/PUBLISH pipeline) however many keys and owners; one without lists."""
+        names = list(dict.fromkeys(k.key for k in cache_keys))
+        indexes = list(dict.fromkeys(keys.index_key(f, owner) for f, owner in owner_lists))
+        await self.invalidate_names(names, indexes)
 
     async def invalidate_owner_lists(self, family: Family, owner_id: uuid.UUID) -> None:
         """Delete every list page of one owner in one family (via its index, no SCAN)."""

@@ -1,8 +1,35 @@
-"""Lua scripts. Each touches exactly one key, so they run unchanged on Redis Cluster."""
+"""Lua scripts. Each touches one key, so they run unchanged on Redis Cluster; the one
+exception (`GET_OR_LEASE_INDEXED`, a page and its owner index) is only used on a single node."""
 
 from __future__ import annotations
 
 from typing import Final
+
+# The first command of a read: the value of KEYS[1] (which may be another filler's lease
+# marker), or, when absent, take the lease ARGV[1] for ARGV[2] ms and return 0. A miss thus
+# costs two round trips (this, then STORE_IF_OWNER), a hit one.
+GET_OR_LEASE: Final = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  return v
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 0
+"""
+
+# GET_OR_LEASE for a list page KEYS[1] that, with the lease, is registered in its owner
+# index KEYS[2] (whose expiry ARGV[3] ms outlives its longest member) before any load
+# starts. Two keys in different slots: single-node Redis only (a cluster sends SADD next).
+GET_OR_LEASE_INDEXED: Final = """
+local v = redis.call('GET', KEYS[1])
+if v then
+  return v
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('SADD', KEYS[2], KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 0
+"""
 
 # Store ARGV[2] for ARGV[3] ms only if the entry still starts with the caller's marker
 # ARGV[1] (a lease, or a refresh marker). An invalidation deletes the entry, so a filler

@@ -20,7 +20,7 @@ from typing import Any, TypeVar, cast
 from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 
-from gomeet.cache import CacheKey, CacheRepository, keys
+from gomeet.cache import CacheKey, CacheRepository, Family, keys
 from gomeet.db import UnitOfWork, utcnow
 from gomeet.errors import Forbidden, NotFound
 from gomeet.meetings.models import Meeting, Participant
@@ -89,13 +89,19 @@ class MeetingService:
         and before a delete (the footprint must still see the rows).
         """
         footprint = await self.repo.footprint(where)
-        cache = self.cache
-        for meeting_id in footprint.meeting_ids:
-            self.uow.after_commit(functools.partial(cache.invalidate_meeting_related, meeting_id))
-        for host_id in footprint.host_ids:
-            self.uow.after_commit(functools.partial(cache.invalidate_host_lists, host_id))
-        for user_id in footprint.participant_user_ids:
-            self.uow.after_commit(functools.partial(cache.invalidate_joined_lists, user_id))
+        cache_keys = [
+            key
+            for meeting_id in footprint.meeting_ids
+            for key in (keys.meeting_details(meeting_id), keys.participant_list(meeting_id))
+        ]
+        owner_lists = [
+            *((family, host) for host in footprint.host_ids for family in keys.HOST_LIST_FAMILIES),
+            *((Family.MEETING_JOINED, user) for user in footprint.participant_user_ids),
+        ]
+        # One action (two Redis round trips) per write, however many participants it has.
+        self.uow.after_commit(
+            functools.partial(self.cache.invalidate_many, cache_keys, owner_lists)
+        )
 
     # -- reads ----------------------------------------------------------------------------
 

@@ -23,6 +23,26 @@ _SECRET_PATH_SEGMENT = re.compile(r"(/session/)(.+)")
 _QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "asyncio")
 
 
+class JsonSink:
+    """What `configure_logging` set up for JSON output, for hot paths that render their own
+    records in the same format (`gomeet.cache.oplog`). `active` is False while structlog no
+    longer ends with our renderer (e.g. `structlog.testing.capture_logs`)."""
+
+    __slots__ = ("processors", "renderer")
+
+    def __init__(self, processors: list[Processor], renderer: Processor) -> None:
+        self.processors = processors  # structlog's live list (kept by capture_logs)
+        self.renderer = renderer
+
+    @property
+    def active(self) -> bool:
+        processors = self.processors
+        return bool(processors) and processors[-1] is self.renderer
+
+
+json_sink: JsonSink | None = None  # set by configure_logging when LOG_FORMAT=json
+
+
 def mask(value: str, visible: int = 4) -> str:
     """`abcd…` style masking for identifiers that must stay recognisable but not reusable."""
     return value[:visible] + "…" if len(value) > visible else "…"
@@ -33,11 +53,19 @@ def redact_path(path: str) -> str:
     return _SECRET_PATH_SEGMENT.sub(lambda m: m.group(1) + mask(m.group(2)), path[:512])
 
 
+def is_secret_field(field: str) -> bool:
+    return field != "event" and _SECRET_FIELDS.search(field) is not None
+
+
+def redact_field(field: str, value: object) -> object:
+    """A secret-looking field's value masked (session ids keep 4 characters)."""
+    return mask(str(value)) if "session" in field.lower() else "***"
+
+
 def _drop_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for field in list(event_dict):
-        if field != "event" and _SECRET_FIELDS.search(field):
-            value = event_dict[field]
-            event_dict[field] = mask(str(value)) if "session" in field.lower() else "***"
+        if is_secret_field(field):
+            event_dict[field] = redact_field(field, event_dict[field])
     return event_dict
 
 
@@ -76,6 +104,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         # format, stream); this costs about 1-2 µs per call.
         cache_logger_on_first_use=False,
     )
+    global json_sink  # one logging set-up per process
+    live: list[Processor] = structlog.get_config()["processors"]
+    json_sink = JsonSink(live, renderer) if fmt == "json" else None
     handler = _StdoutHandler(_Stdout())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
