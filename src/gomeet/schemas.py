@@ -11,6 +11,8 @@ from fastapi import Query
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from pydantic.alias_generators import to_camel
 
+from gomeet.text import nfc
+
 AVATAR_URL_MAX_LENGTH = 2048
 
 # Control characters (C0, DEL, C1) and lone surrogates: PostgreSQL refuses NUL and invalid
@@ -39,17 +41,6 @@ def check_multi_line(value: str) -> str:
         if unicodedata.category(char) in _NEVER and char not in _MULTI_LINE_ALLOWED:
             raise ValueError("must not contain control characters")
     return value
-
-
-def nfc(value: str) -> str:
-    """One spelling per text, so that search and cache keys agree with the database."""
-    return unicodedata.normalize("NFC", value)
-
-
-def search_term(raw: str) -> str:
-    """A search term as the database matches it: stripped, NFC, lower-cased (the cache key's
-    `keys.normalise_search` is the same text, percent-encoded)."""
-    return nfc(raw.strip()).lower()
 
 
 def check_avatar_url(value: str | None) -> str | None:

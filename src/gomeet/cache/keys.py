@@ -7,11 +7,11 @@ spellings alike, and percent-encoded so that a key never holds a glob character
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from urllib.parse import quote
 
 from gomeet.cache.families import CacheKey, Family
+from gomeet.text import search_term
 
 STATS_KEY = "cache:stats"
 _SAFE = "-._~!$&'()+,;=@"  # unreserved and sub-delims, minus anything with meaning in a key
@@ -24,9 +24,7 @@ def encode_part(value: str) -> str:
 
 def normalise_search(search: str | None) -> str:
     """Search is a case-insensitive substring match: spellings the database treats alike match."""
-    if not search:
-        return ""
-    return encode_part(unicodedata.normalize("NFC", search.strip()).lower())
+    return encode_part(search_term(search))
 
 
 def _id(value: uuid.UUID | str) -> str:

@@ -19,11 +19,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import structlog
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from gomeet.cache import CacheRepository, keys
-from gomeet.db import UnitOfWork
+from gomeet.db import DATABASE_UNAVAILABLE_ERRORS, UnitOfWork
 from gomeet.errors import NotFound, ValidationFailed
 from gomeet.feature_flags.models import FLAG_NAME_PATTERN, KNOWN_FLAG_DEFAULTS
 from gomeet.feature_flags.repository import FeatureFlagRepository
@@ -31,14 +29,6 @@ from gomeet.feature_flags.schemas import FeatureFlagOut, FlagSetRequest
 
 log = structlog.get_logger("gomeet.feature_flags")
 
-# What a down, unreachable or overloaded database raises (asyncpg's refused connection is
-# a bare OSError; a full pool is SQLAlchemy's TimeoutError).
-DATABASE_ERRORS: tuple[type[BaseException], ...] = (
-    DBAPIError,
-    PoolTimeoutError,
-    OSError,
-    TimeoutError,
-)
 _NAME = re.compile(FLAG_NAME_PATTERN)
 # Path segments of this router: a flag so named could not be read at GET /feature-flags/{flag}.
 RESERVED_FLAG_NAMES = frozenset({"all", "config"})
@@ -87,7 +77,7 @@ class FeatureFlagService:
         """`{name: enabled}` for every flag, known flags missing from the database defaulted."""
         try:
             flags = await self.repo.all()
-        except DATABASE_ERRORS as exc:
+        except DATABASE_UNAVAILABLE_ERRORS as exc:
             log.warning("feature_flags_database_unavailable", error=repr(exc))
             await self.uow.rollback()
             return await self._fallback_config()

@@ -15,7 +15,6 @@ from sqlalchemy.orm import joinedload, selectinload
 from gomeet.auth.models import User
 from gomeet.db import dialect_insert, utcnow
 from gomeet.meetings.models import Meeting, Participant
-from gomeet.schemas import search_term
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +65,11 @@ class MeetingRepository:
     async def page_hosted(
         self, host_id: uuid.UUID, page: int, limit: int, search: str
     ) -> tuple[list[Meeting], int]:
-        """Newest first; `search` is a case-insensitive substring, `%` and `_` literal."""
+        """Newest first; `search` (already `text.search_term`-normalised) is a
+        case-insensitive substring, `%` and `_` literal."""
         stmt = select(Meeting).where(Meeting.host_id == host_id)
-        if term := search_term(search):
-            stmt = stmt.where(func.lower(Meeting.name).contains(term, autoescape=True))
+        if search:
+            stmt = stmt.where(func.lower(Meeting.name).contains(search, autoescape=True))
         stmt = stmt.order_by(Meeting.created_at.desc(), Meeting.id)
         return await self._page(stmt, page, limit)
 

@@ -17,13 +17,6 @@ from gomeet.schemas import (
 )
 
 
-def search_text(raw: str) -> str:
-    """A pass-through, kept only while `MeetingService.list_hosted` imports it: the term is
-    normalised once for the query (`gomeet.schemas.search_term`, in the repository) and once
-    for the key (`keys.normalise_search`), which agree by construction."""
-    return raw
-
-
 def _iso_string(value: object) -> object:
     """Times come as ISO 8601 text; numbers (epoch seconds) are refused, not guessed at."""
     if not isinstance(value, str | datetime):

@@ -33,9 +33,9 @@ from gomeet.meetings.schemas import (
     ParticipantOut,
     PublicMeetingOut,
     PublicParticipantOut,
-    search_text,
 )
 from gomeet.schemas import Pagination
+from gomeet.text import search_term
 
 JSON = dict[str, Any]
 T = TypeVar("T")
@@ -151,7 +151,7 @@ class MeetingService:
         return [PublicParticipantOut.model_validate(p).to_json() for p in rows]
 
     async def list_hosted(self, host_id: uuid.UUID, page: int, limit: int, search: str) -> JSON:
-        search = search_text(search)
+        search = search_term(search)  # once: the query and the key use the same text
 
         async def load() -> JSON:
             meetings, total = await self.repo.page_hosted(host_id, page, limit, search)
