@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from gomeet.cache import Family
+
 DEFAULT_PASSWORD = "Str0ng-Passw0rd!x"
 API = "/api/v1"
 
@@ -52,3 +54,17 @@ async def login(
     assert response.status_code == 200, response.text
     data: dict[str, Any] = response.json()["data"]
     return data
+
+
+# CONTRACT §4: the nominal TTL of each family, in seconds.
+NOMINAL_TTL: dict[Family, int] = {
+    Family.USER_PROFILE: 1800,
+    Family.MEETING_DETAILS: 900,
+    Family.PARTICIPANT_LIST: 600,
+    Family.FEATURE_FLAG: 300,
+    Family.PUBLIC_USER: 1800,
+    Family.MEETING_LIST: 300,
+    Family.MEETING_JOINED: 300,
+    Family.MEETING_UPCOMING: 300,
+    Family.MEETING_PAST: 300,
+}

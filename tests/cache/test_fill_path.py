@@ -16,19 +16,8 @@ import pytest
 from cache_helpers import Loader, MakeCache
 from redis.asyncio import Redis
 
-from gomeet.cache import CacheKey, CacheOptions, Family, keys
-
-NOMINAL_TTL = {
-    Family.USER_PROFILE: 1800,
-    Family.MEETING_DETAILS: 900,
-    Family.PARTICIPANT_LIST: 600,
-    Family.FEATURE_FLAG: 300,
-    Family.PUBLIC_USER: 1800,
-    Family.MEETING_LIST: 300,
-    Family.MEETING_JOINED: 300,
-    Family.MEETING_UPCOMING: 300,
-    Family.MEETING_PAST: 300,
-}
+from gomeet.cache import CacheKey, CacheOptions, keys
+from helpers import NOMINAL_TTL
 
 
 def one_key_per_family() -> list[CacheKey]:

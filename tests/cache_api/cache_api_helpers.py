@@ -26,18 +26,6 @@ from meetings.meeting_helpers import MEETINGS, create_meeting, data_of, new_user
 T = TypeVar("T")
 Auth = dict[str, str]
 
-# CONTRACT §4: the nominal TTL of each family, in seconds.
-NOMINAL_TTL: dict[Family, int] = {
-    Family.USER_PROFILE: 1800,
-    Family.MEETING_DETAILS: 900,
-    Family.PARTICIPANT_LIST: 600,
-    Family.FEATURE_FLAG: 300,
-    Family.PUBLIC_USER: 1800,
-    Family.MEETING_LIST: 300,
-    Family.MEETING_JOINED: 300,
-    Family.MEETING_UPCOMING: 300,
-    Family.MEETING_PAST: 300,
-}
 FLAG = "use_webrtc_mesh"
 ZLIB_MARKER = b"~zlib:"  # gomeet.cache.codec: large values, zlib-compressed behind it
 

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from cache_api_helpers import (
     FLAG,
-    NOMINAL_TTL,
     ZLIB_MARKER,
     World,
     build_world,
@@ -28,7 +27,7 @@ from redis.asyncio import Redis
 
 from admin.admin_helpers import make_admin
 from gomeet.cache import Family
-from helpers import API, DEFAULT_PASSWORD, bearer, login, register_user
+from helpers import API, DEFAULT_PASSWORD, NOMINAL_TTL, bearer, login, register_user
 from meetings.meeting_helpers import MEETINGS, create_meeting, data_of, error_code, iso, new_user
 
 FAMILIES = list(Family)
