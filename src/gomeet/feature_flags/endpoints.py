@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends
 
-from gomeet.auth.deps import AdminUser, CurrentUser
+from gomeet.auth.deps import AdminUser, CurrentUser, SignedIn
 from gomeet.deps import CacheDep, UnitOfWorkDep
 from gomeet.feature_flags.schemas import FlagSetRequest
 from gomeet.feature_flags.service import FeatureFlagService
@@ -23,8 +23,8 @@ Service = Annotated[FeatureFlagService, Depends(get_feature_flag_service)]
 BatchBody = Annotated[list[FlagSetRequest], Body(min_length=1, max_length=100)]
 
 
-@router.get("/config")
-async def flag_config(_: CurrentUser, service: Service) -> JsonResponse:
+@router.get("/config", dependencies=[SignedIn])
+async def flag_config(service: Service) -> JsonResponse:
     return ok(await service.config())
 
 
