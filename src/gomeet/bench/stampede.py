@@ -49,13 +49,27 @@ async def _instances(redis_url: str, variant: str, count: int) -> AsyncIterator[
                 pool = BlockingConnectionPool.from_url(redis_url, max_connections=64, timeout=10)
                 naive = Redis.from_pool(pool)
                 stack.push_async_callback(naive.aclose)
+                await _open_connections(naive, 64)
                 reads.append(_naive(naive))
             else:
                 client = create_redis(settings)
                 stack.push_async_callback(client.aclose)
+                await _open_connections(client, settings.redis_max_connections)
                 cache = await stack.enter_async_context(open_ours(settings, client))
                 reads.append(_ours(cache))
         yield reads
+
+
+async def _open_connections(redis: Redis, count: int) -> None:
+    """Open the pool's connections before measuring, as in a server that has been running:
+    the stampede is a hot key expiring, not a cold start (where a burst of connection set-ups
+    on a loaded machine can time out). Bounded: three attempts, then measure anyway."""
+    for _ in range(3):
+        results = await asyncio.gather(
+            *(redis.ping() for _ in range(count)), return_exceptions=True
+        )
+        if not any(isinstance(r, BaseException) for r in results):
+            return
 
 
 def _naive(redis: Redis) -> ReadThrough:
