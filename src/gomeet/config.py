@@ -64,7 +64,9 @@ class Settings(BaseSettings):
     redis_sentinel_url: str | None = None
     redis_sentinel_master: str = "mymaster"
     redis_socket_timeout: Duration = 0.25
-    redis_connect_timeout: Duration = 0.25
+    # Longer than the command timeout: a burst of new connections on a busy event loop must
+    # not look like a dead Redis (a refused connection still fails at once).
+    redis_connect_timeout: Duration = 1.0
     redis_max_connections: int = Field(default=64, ge=1)
 
     gomeet_cache: bool = True
