@@ -48,6 +48,18 @@ def _parent_death_signal(parent_pid: int) -> Callable[[], None]:
     return in_child
 
 
+def terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM, then SIGKILL if the process has not exited within `timeout` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 class EmbeddedRedis:
     def __init__(self, port: int = 0) -> None:
         self.port = port
@@ -105,13 +117,8 @@ class EmbeddedRedis:
         return self
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process:
+            terminate(self._process, timeout=5)
         self._process = None
         if self._dir:
             shutil.rmtree(self._dir, ignore_errors=True)

@@ -21,15 +21,12 @@ from typing import Any
 import orjson
 from redis.asyncio import Redis
 
-from gomeet.bench.ours import open_ours
+from gomeet.bench.ours import Loader, ReadThrough, open_ours, ours_read
 from gomeet.bench.profiles import Profile
 from gomeet.bench.runner import RoundFn, Sample, run_rounds, summarize
-from gomeet.cache import CacheKey, Family
 from gomeet.config import Settings
 from gomeet.redis_client import create_redis
 
-Loader = Callable[[], Awaitable[Any]]
-ReadThrough = Callable[[str, Loader], Awaitable[Any]]
 TTL = 900
 BASELINE = "raw"
 MAX_OPS_PER_ROUND = 2_000_000
@@ -102,7 +99,7 @@ async def open_variants(
             ours = await stack.enter_async_context(
                 open_ours(base.model_copy(update={"gomeet_cache_l1": l1}), client)
             )
-            variants[name] = _ours_read(ours)
+            variants[name] = ours_read(ours)
 
         cashews = Cache()
         cashews.setup(redis_url, max_connections=pool, socket_timeout=1)
@@ -130,15 +127,6 @@ async def open_variants(
 
         variants["aiocache"] = aiocache_read
         yield variants
-
-
-def _ours_read(cache: Any) -> ReadThrough:
-    get_or_load = cache.get_or_load
-
-    async def read(key: str, loader: Loader) -> Any:
-        return await get_or_load(CacheKey(Family.MEETING_DETAILS, key), loader)
-
-    return read
 
 
 async def _cleanup(redis: Redis, private: bool) -> None:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 from redis.asyncio import Redis
 
-from gomeet.cache import CacheRepository, build_cache
+from gomeet.cache import CacheKey, CacheRepository, Family, build_cache
 from gomeet.config import Settings
+
+Loader = Callable[[], Awaitable[Any]]
+ReadThrough = Callable[[str, Loader], Awaitable[Any]]
 
 
 @contextlib.asynccontextmanager
@@ -20,3 +24,13 @@ async def open_ours(settings: Settings, redis: Redis) -> AsyncIterator[CacheRepo
         yield cache
     finally:
         await cache.aclose()
+
+
+def ours_read(cache: CacheRepository) -> ReadThrough:
+    """Our read-through as the scenarios call every variant: `read(key, loader)`."""
+    get_or_load = cache.get_or_load
+
+    async def read(key: str, loader: Loader) -> Any:
+        return await get_or_load(CacheKey(Family.MEETING_DETAILS, key), loader)
+
+    return read

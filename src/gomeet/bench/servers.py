@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 from sqlalchemy.engine import make_url
 
-from gomeet.embedded import EmbeddedRedis
+from gomeet.embedded import EmbeddedRedis, terminate
 
 
 def free_port() -> int:
@@ -152,11 +152,6 @@ class ApiServer:
         return data
 
     def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait()
+        if self._process:
+            terminate(self._process, timeout=15)
         self._process = None

@@ -19,17 +19,15 @@ import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from gomeet.bench.micro import make_value
-from gomeet.bench.ours import open_ours
+from gomeet.bench.ours import ReadThrough, open_ours, ours_read
 from gomeet.bench.profiles import Profile
 from gomeet.bench.runner import RoundFn, Sample, run_rounds, summarize
-from gomeet.cache import CacheKey, Family
 from gomeet.config import Settings
 from gomeet.redis_client import create_redis
 
 TTL = 1  # seconds: the key expires between rounds
 L1_TTL = 0.5
 BASELINE = "naive"
-ReadThrough = Callable[[str, Callable[[], Awaitable[Any]]], Awaitable[Any]]
 
 
 @contextlib.asynccontextmanager
@@ -56,7 +54,7 @@ async def _instances(redis_url: str, variant: str, count: int) -> AsyncIterator[
                 stack.push_async_callback(client.aclose)
                 await _open_connections(client, settings.redis_max_connections)
                 cache = await stack.enter_async_context(open_ours(settings, client))
-                reads.append(_ours(cache))
+                reads.append(ours_read(cache))
         yield reads
 
 
@@ -80,13 +78,6 @@ def _naive(redis: Redis) -> ReadThrough:
         value = await loader()
         await redis.set(key, orjson.dumps(value), ex=TTL)
         return value
-
-    return read
-
-
-def _ours(cache: Any) -> ReadThrough:
-    async def read(key: str, loader: Callable[[], Awaitable[Any]]) -> Any:
-        return await cache.get_or_load(CacheKey(Family.MEETING_DETAILS, key), loader)
 
     return read
 
