@@ -2,41 +2,49 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8080
 
 .PHONY: run test check format bench install clean
 
-# (Re)install when pyproject.toml changes; creates the venv on a fresh machine.
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
 		|| { echo "Python 3.11+ is required (set PYTHON=python3.x)" >&2; exit 1; }
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# (Re)install when pyproject.toml changes. `make run` installs only what running needs;
+# the tests, checks and benchmarks install the dev extra too.
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $(RUN_STAMP)
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	@touch $(STAMP)
+	@touch $(DEV_STAMP) $(RUN_STAMP)
 
-install: $(STAMP)
+install: $(DEV_STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/gomeet migrate
 	$(BIN)/gomeet serve --host $(HOST) --port $(PORT)
 
-test: $(STAMP)
+test: $(DEV_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-check: $(STAMP)
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
+check: $(DEV_STAMP)
+	$(BIN)/ruff check src bench tests scripts
+	$(BIN)/ruff format --check src bench tests scripts
 	$(BIN)/mypy
 
-format: $(STAMP)
-	$(BIN)/ruff check --fix src tests
-	$(BIN)/ruff format src tests
+format: $(DEV_STAMP)
+	$(BIN)/ruff check --fix src bench tests scripts
+	$(BIN)/ruff format src bench tests scripts
 
-bench: $(STAMP)
-	$(BIN)/gomeet bench --quick
+bench: $(DEV_STAMP)
+	$(BIN)/python -m bench --quick
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

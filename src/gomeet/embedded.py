@@ -3,11 +3,13 @@
 Used by `gomeet serve` when no Redis is configured, and by the test suite. It listens on a
 private unix socket only, keeps nothing on disk, and is stopped with its owner; the server
 is also told to exit if its parent dies, so no orphan outlives a killed `gomeet serve`.
+`serve` publishes its address under var/ (`RedisAddress`) for the operator commands.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -17,6 +19,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gomeet.config import Settings
 
 
 def redis_server_binary() -> str:
@@ -32,18 +38,22 @@ def redis_server_binary() -> str:
     return found
 
 
+def die_with_parent(parent_pid: int) -> None:
+    """Linux: SIGTERM this process when the thread that started it dies, even by SIGKILL
+    (the embedded Redis, and `gomeet serve`'s worker processes)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        pr_set_pdeathsig = 1
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+
 def _parent_death_signal(parent_pid: int) -> Callable[[], None]:
-    """Linux: SIGTERM the child when the thread that started it dies, even by SIGKILL."""
-
     def in_child() -> None:  # pragma: no cover - runs in the child between fork and exec
-        with contextlib.suppress(Exception):
-            import ctypes
-
-            libc = ctypes.CDLL("libc.so.6", use_errno=True)
-            pr_set_pdeathsig = 1
-            libc.prctl(pr_set_pdeathsig, signal.SIGTERM)
-        if os.getppid() != parent_pid:  # the parent died before prctl took effect
-            os._exit(1)
+        die_with_parent(parent_pid)
 
     return in_child
 
@@ -134,3 +144,72 @@ class EmbeddedRedis:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def process_alive(pid: int) -> bool:
+    """True while a process with this pid exists (ours or another user's)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+class RedisAddress:
+    """`VAR_DIR/redis.json`: the address of a running `gomeet serve`'s embedded Redis.
+
+    `gomeet cache …` and `gomeet users promote`, run with the same VAR_DIR (the quick start:
+    the same directory), read it to reach that Redis; the socket itself stays private to
+    the user (mode 700). `serve` removes the file on exit; a file left by a killed server is
+    recognised as stale (its process is gone, or its socket is).
+    """
+
+    FILENAME = "redis.json"
+
+    def __init__(self, var_dir: Path) -> None:
+        self.path = Path(var_dir) / self.FILENAME
+
+    def publish(self, url: str) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self.path.with_name(f".{self.FILENAME}.{os.getpid()}")
+        fd = os.open(temporary, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o600)
+        with os.fdopen(fd, "w") as file:
+            json.dump({"url": url, "pid": os.getpid()}, file)
+        os.replace(temporary, self.path)
+
+    def _read(self) -> dict[str, object] | None:
+        try:
+            data = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def withdraw(self, url: str) -> None:
+        """Remove the file if it still names this Redis (not a newer server's)."""
+        data = self._read()
+        if data is not None and data.get("url") == url:
+            with contextlib.suppress(FileNotFoundError):
+                self.path.unlink()
+
+    def discover(self) -> str | None:
+        """The URL of a live server's embedded Redis, or None."""
+        data = self._read()
+        if data is None:
+            return None
+        url, pid = data.get("url"), data.get("pid")
+        if not isinstance(url, str) or not isinstance(pid, int) or not process_alive(pid):
+            return None
+        if url.startswith("unix://") and not os.path.exists(url[7:].split("?", 1)[0]):
+            return None
+        return url
+
+
+def reach_servers_redis(settings: Settings) -> Settings | None:
+    """Settings that reach the servers' Redis, for operator commands: the configured one, or
+    the embedded Redis of a `gomeet serve` running with the same VAR_DIR; None if neither."""
+    if settings.redis_configured:
+        return settings
+    url = RedisAddress(settings.var_dir).discover()
+    return settings.model_copy(update={"redis_url": url}) if url else None

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from gomeet.cache import LoadFailed
 from gomeet.db import DATABASE_UNAVAILABLE_ERRORS, database_unavailable
 from gomeet.responses import JsonResponse
 
@@ -163,6 +164,14 @@ async def _database_error(request: Request, exc: Exception) -> JsonResponse:
     return JsonResponse(error_body(error.code, error.message), status_code=error.status_code)
 
 
+async def _load_failed(_: Request, exc: Exception) -> JsonResponse:
+    """Another instance's load of what this request needs failed (the database, most
+    likely): the waiters are told instead of all asking the database again. Retry later."""
+    log.warning("cache_load_failed_elsewhere", error=str(exc))
+    error = ServiceUnavailable("The data could not be loaded, please retry")
+    return JsonResponse(error_body(error.code, error.message), status_code=error.status_code)
+
+
 async def _unhandled(_: Request, exc: Exception) -> JsonResponse:
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return JsonResponse(error_body("INTERNAL_ERROR", "Internal server error"), status_code=500)
@@ -175,4 +184,5 @@ def install_error_handlers(app: FastAPI) -> None:
     database_errors: tuple[type[Exception], ...] = (DBAPIError, *DATABASE_UNAVAILABLE_ERRORS)
     for error_type in database_errors:
         app.add_exception_handler(error_type, _database_error)
+    app.add_exception_handler(LoadFailed, _load_failed)
     app.add_exception_handler(Exception, _unhandled)

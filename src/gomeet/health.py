@@ -1,8 +1,11 @@
-"""GET /api/health: the database and the cache, each checked for real with a short timeout.
+"""The probes. GET /api/health (readiness): the database and the cache, each checked for
+real with a short timeout. GET /api/health/live (liveness): the process serves requests.
 
-200 while the database answers (`ok`, or `degraded` when the cache does not); 503 with
-status `down` when the database does not. Load balancers read `data.status`, which both
-answers carry; the 503 is also a regular error envelope (`SERVICE_UNAVAILABLE`).
+/api/health answers 200 while the database answers (`ok`, or `degraded` when the cache does
+not); 503 with status `down` when the database does not. Load balancers read `data.status`,
+which both answers carry; the 503 is also a regular error envelope (`SERVICE_UNAVAILABLE`).
+/api/health/live checks nothing else, so that an orchestrator restarts a process that has
+stopped serving, never every process during a database or Redis outage.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 import structlog
 from fastapi import APIRouter, Request
@@ -20,7 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gomeet.cache import CacheRepository
 from gomeet.errors import error_body
+from gomeet.openapi import Envelope, ErrorEnvelope
 from gomeet.responses import JsonResponse, ok
+from gomeet.schemas import CamelModel
 
 log = structlog.get_logger("gomeet.health")
 router = APIRouter()
@@ -29,6 +34,33 @@ DATABASE_TIMEOUT_S = 2.0
 CACHE_TIMEOUT_S = 1.0
 
 Component = dict[str, Any]
+
+
+class ComponentOut(CamelModel):
+    status: Literal["up", "down"]
+    latency_ms: float | None
+    error: str | None = None  # the exception type or a short reason, never an address
+
+
+class CacheComponentOut(ComponentOut):
+    circuit: str | None = None
+    enabled: bool | None = None  # false with GOMEET_CACHE=off (then a PING of Redis)
+
+
+class HealthOut(CamelModel):
+    status: Literal["ok", "degraded", "down"]
+    database: ComponentOut
+    cache: CacheComponentOut
+
+
+class HealthDownOut(ErrorEnvelope):
+    """The 503: an error envelope that also carries the report."""
+
+    data: HealthOut
+
+
+class LivenessOut(CamelModel):
+    status: Literal["ok"]
 
 
 async def _probe(check: Callable[[], Awaitable[object]], timeout_s: float) -> Component:
@@ -79,7 +111,22 @@ async def cache_health(request: Request) -> Component:
     return component
 
 
-@router.get("/api/health", summary="Liveness and dependencies")
+@router.get(
+    "/api/health/live",
+    summary="Liveness: the process serves requests",
+    response_model=Envelope[LivenessOut],
+)
+async def live() -> JsonResponse:
+    """200 whatever the database and Redis say; never rate limited."""
+    return ok({"status": "ok"}, message="alive")
+
+
+@router.get(
+    "/api/health",
+    summary="Readiness: the database and the cache",
+    response_model=Envelope[HealthOut],
+    responses={503: {"model": HealthDownOut, "description": "the database does not answer"}},
+)
 async def health(request: Request) -> JsonResponse:
     database, cache = await asyncio.gather(
         database_health(request.app.state.engine), cache_health(request)

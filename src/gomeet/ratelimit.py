@@ -18,7 +18,13 @@ Buckets and keys (`ratelimit:{bucket}:{id}`):
   general or the per-user bucket. `GET /auth/me` is left out on purpose: it is the read path
   a client calls on every page (served from the cached profile, checking no credential), so
   5/min would break normal use; the per-user `authenticated` limit applies to it;
-- `authenticated`: per user, for requests carrying a valid access token.
+- `authenticated`: per user, for requests carrying a valid access token: correctly signed,
+  unexpired, and not known to be revoked (the cached `user:profile` entry, from this
+  process's tier or Redis, holds another token version; no database query). A revoked
+  token counts against the `general` bucket of its IP (see `_not_known_revoked`).
+
+WebSocket handshakes (the signaling socket) go through the `general` bucket of their IP,
+whatever they carry (CONTRACT §6.9); a refused one is answered 429 before the upgrade.
 
 With Redis unreachable the limiter fails open: the request goes through, a warning is logged
 (at most one per interval), and Redis is not asked again for a short back-off.
@@ -36,16 +42,18 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
+from starlette._utils import get_route_path
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gomeet.auth.security import TokenType, decode_token
+from gomeet.auth.security import TokenClaims, TokenType, decode_token
+from gomeet.cache import MISSING, CacheRepository, keys
 from gomeet.config import Settings
 from gomeet.errors import RateLimited, Unauthorized, error_body
-from gomeet.responses import JsonResponse
+from gomeet.responses import JsonResponse, deny_websocket
 
 log = structlog.get_logger("gomeet.ratelimit")
 
-EXEMPT_PATHS = frozenset({"/api/health", "/metrics"})
+EXEMPT_PATHS = frozenset({"/api/health", "/api/health/live", "/metrics"})
 CREDENTIAL_PATHS = frozenset(
     f"/api/v1/auth/{name}"
     for name in (
@@ -57,6 +65,10 @@ CREDENTIAL_PATHS = frozenset(
         "update-password",
         "update-profile",
     )
+)
+# The messages that start a response (and carry its headers), HTTP or WebSocket.
+_RESPONSE_STARTS = frozenset(
+    {"http.response.start", "websocket.accept", "websocket.http.response.start"}
 )
 FAIL_OPEN_BACKOFF_S = 1.0
 WARNING_INTERVAL_S = 30.0
@@ -186,6 +198,28 @@ class RateLimiter:
         self._last_warning, self._suppressed = now, 0
 
 
+async def _not_known_revoked(scope: Scope, claims: TokenClaims) -> bool:
+    """False when the cached profile shows another token version than the token's: revoked.
+
+    Only the cache is asked (this process's tier, else one Redis GET; never the database).
+    A profile that is not cached is taken as current: the auth dependency loads and caches
+    it during this very request, so a revoked token is charged to its user's bucket at most
+    once per fill of that profile, and the IP's bucket from then on. Taking it as revoked
+    would lock a signed-in user out whenever their IP's bucket is full: their request would
+    be refused before anything could cache the profile that proves them current.
+
+    A cached profile is kept in `scope["state"]["access_profile"]`: it is this request's
+    read of the caller's profile (counted as a hit), which the auth dependency uses instead
+    of reading the key a second time.
+    """
+    cache: CacheRepository = scope["app"].state.cache
+    profile = await cache.cached(keys.user_profile(claims.user_id))
+    if profile is MISSING:
+        return True
+    scope["state"]["access_profile"] = profile
+    return not isinstance(profile, dict) or profile.get("tokenVersion") == claims.token_version
+
+
 def _bearer_token(scope: Scope) -> str | None:
     headers: list[tuple[bytes, bytes]] = scope["headers"]
     for name, value in headers:
@@ -200,8 +234,8 @@ def _bearer_token(scope: Scope) -> str | None:
 class RateLimitMiddleware:
     """Pure ASGI: picks the buckets of a request, answers 429 or adds `X-RateLimit-*`.
 
-    A valid access token selects the caller's user bucket; its claims are kept in
-    `scope["state"]["access_claims"]` so that the auth dependency need not decode it again.
+    A valid, unrevoked access token selects the caller's user bucket. Paths are compared
+    below the deployment's `root_path`, as routing compares them.
     """
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
@@ -221,29 +255,44 @@ class RateLimitMiddleware:
             self._limiter = RateLimiter(redis)
         return self._limiter
 
-    def _checks(self, scope: Scope) -> list[tuple[Bucket, str]]:
+    async def _checks(self, scope: Scope, path: str) -> list[tuple[Bucket, str]]:
         client = scope.get("client")
         ip = client[0] if client else "unknown"
-        checks = [(self.auth, ip)] if scope["path"] in CREDENTIAL_PATHS else []
-        token = _bearer_token(scope)
-        if token is not None:
-            try:
-                claims = decode_token(self.settings, token, TokenType.ACCESS)
-            except Unauthorized:
-                pass
-            else:
-                scope.setdefault("state", {})["access_claims"] = claims
-                return [*checks, (self.user, str(claims.user_id))]
+        if scope["type"] == "websocket":
+            return [(self.general, ip)]
+        checks = [(self.auth, ip)] if path in CREDENTIAL_PATHS else []
+        claims = self._claims(scope)
+        if claims is not None and await _not_known_revoked(scope, claims):
+            return [*checks, (self.user, str(claims.user_id))]
         return [*checks, (self.general, ip)]
 
+    def _claims(self, scope: Scope) -> TokenClaims | None:
+        """The verified claims of the request's access token, kept in
+        `scope["state"]["access_claims"]` so that the auth dependency need not decode it
+        again (it checks revocation itself); None without a correctly signed one."""
+        token = _bearer_token(scope)
+        if token is None:
+            return None
+        try:
+            claims = decode_token(self.settings, token, TokenType.ACCESS)
+        except Unauthorized:
+            return None
+        scope.setdefault("state", {})["access_claims"] = claims
+        return claims
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in EXEMPT_PATHS:
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        checks = self._checks(scope)
+        path = get_route_path(scope)  # what routing matches: the path below any root_path
+        if path in EXEMPT_PATHS:
+            await self.app(scope, receive, send)
+            return
         if not self.settings.rate_limit_enabled:
+            self._claims(scope)
             await self.app(scope, receive, send)
             return
+        checks = await self._checks(scope, path)
         decision = await self._limiter_for(scope).check(checks)
         if decision is None:
             await self.app(scope, receive, send)
@@ -259,12 +308,15 @@ class RateLimitMiddleware:
                 error_body(error.code, error.message, details), status_code=error.status_code
             )
             response.raw_headers.extend(decision.headers())
-            await response(scope, receive, send)
+            if scope["type"] == "websocket":
+                await deny_websocket(scope, receive, send, response)
+            else:
+                await response(scope, receive, send)
             return
         headers = decision.headers()
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] in _RESPONSE_STARTS:
                 message["headers"] = [*message.get("headers", []), *headers]
             await send(message)
 

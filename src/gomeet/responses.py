@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
 
 
 class JsonResponse(JSONResponse):
@@ -20,3 +21,16 @@ def ok(data: Any = None, message: str = "OK", status_code: int = 200) -> JsonRes
     return JsonResponse(
         {"success": True, "data": data, "message": message}, status_code=status_code
     )
+
+
+DENIAL_EXTENSION = "websocket.http.response"
+
+
+async def deny_websocket(scope: Scope, receive: Receive, send: Send, response: Response) -> None:
+    """Refuse a WebSocket handshake with `response` (status, headers, body) before the
+    upgrade, through the ASGI denial-response extension; a server without it can only
+    send a bare 403 (the `websocket.close` before `accept`)."""
+    if DENIAL_EXTENSION in scope.get("extensions", {}):
+        await response(scope, receive, send)
+    else:
+        await send({"type": "websocket.close", "code": 1008})

@@ -50,6 +50,10 @@ def check_avatar_url(value: str | None) -> str | None:
     parts = urlsplit(value)
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an absolute http or https URL")
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number in 0-65535
+    except ValueError:
+        raise ValueError("must have a numeric port (0-65535)") from None
     if any(c.isspace() or unicodedata.category(c) == "Cc" for c in value):
         raise ValueError("must not contain white space or control characters")
     return value

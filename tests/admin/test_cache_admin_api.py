@@ -208,3 +208,20 @@ async def test_warm_respects_its_bounds_and_refuses_bad_ones(client: httpx.Async
     for bad in ({"maxUsers": -1}, {"maxMeetings": 100_000}, {"maxUsers": "many"}):
         response = await client.post(f"{ADMIN_CACHE}/warm", json=bad, headers=admin)
         assert error_of(response, 400)["code"] == "VALIDATION_ERROR"
+
+
+async def test_a_slow_warming_over_http_stops_at_its_budget_and_says_what_it_left(
+    client: httpx.AsyncClient,
+) -> None:
+    """At one read a second, the ~10 reads of this world would hold the request ~10 s: it
+    answers after the 5 s budget, with what it read and what it left out."""
+    _, admin = await make_admin(client)
+    await build_world(client)
+    body = {"rate": 1}
+    report = data_of(await client.post(f"{ADMIN_CACHE}/warm", json=body, headers=admin))
+    assert report["complete"] is False
+    assert report["remaining"] > 0
+
+    complete = data_of(await client.post(f"{ADMIN_CACHE}/warm", headers=admin))
+    assert complete["complete"] is True and complete["remaining"] == 0
+    assert complete["keys"] > report["keys"]

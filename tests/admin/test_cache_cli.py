@@ -50,7 +50,7 @@ async def test_without_a_configured_redis_it_explains_and_exits_2(
         result = await invoke(command)
         assert result.exit_code == 2, result.output
         assert "No Redis configured" in result.output
-        assert "embedded Redis that is private" in result.output
+        assert "no running `gomeet serve` with an embedded Redis found" in result.output
 
 
 async def test_stats_in_a_table_and_as_json(client: httpx.AsyncClient, cli_env: None) -> None:

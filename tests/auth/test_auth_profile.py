@@ -124,6 +124,8 @@ async def test_profile_change_reaches_the_meetings_that_embed_the_user(
         {"avatarUrl": "ftp://example.com/a.png"},
         {"avatarUrl": "javascript:alert(1)"},
         {"avatarUrl": "not a url"},
+        {"avatarUrl": "https://x.com:notaport/"},
+        {"avatarUrl": "https://x.com:99999/a.png"},
         {"avatarUrl": "https://example.com/" + "a" * 2030},
         {"avatarUrl": 7},
     ],

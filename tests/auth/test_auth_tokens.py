@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import jwt
 import pytest
 
+from gomeet.auth.models import RefreshToken
 from gomeet.auth.security import TokenType, create_token, decode_token
 from gomeet.config import Settings
+from gomeet.db import utcnow
 from gomeet.errors import Unauthorized
 from helpers import API, bearer, login, register
 
@@ -90,22 +94,78 @@ async def test_refresh_rotates_and_each_refresh_token_is_single_use(
     assert (await _me(client, second.json()["data"]["accessToken"])).status_code == 200
 
 
-async def test_reusing_a_refresh_token_revokes_every_session(client: httpx.AsyncClient) -> None:
+async def rotated_seconds_ago(client: httpx.AsyncClient, token: str, seconds: float) -> None:
+    """Move the recorded rotation of refresh `token` into the past (no sleeping in tests)."""
+    jti = uuid.UUID(jwt.decode(token, options={"verify_signature": False})["jti"])
+    async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        row = await session.get(RefreshToken, jti)
+        assert row is not None
+        assert row.used_at is not None
+        row.used_at = utcnow() - timedelta(seconds=seconds)
+        await session.commit()
+
+
+async def assert_sessions_alive(client: httpx.AsyncClient, *sessions: dict[str, Any]) -> None:
+    """Every session's access token still works, and its refresh token still rotates."""
+    for data in sessions:
+        assert (await _me(client, data["accessToken"])).status_code == 200
+        assert (await _refresh(client, data["refreshToken"])).status_code == 200
+
+
+async def assert_sessions_revoked(client: httpx.AsyncClient, *sessions: dict[str, Any]) -> None:
+    for data in sessions:
+        _assert_401(await _me(client, data["accessToken"]), "AUTH_005")
+        _assert_401(await _refresh(client, data["refreshToken"]), "AUTH_005")
+
+
+async def test_reusing_a_rotated_token_within_30_s_is_refused_and_revokes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two tabs racing, or a client that keeps the old token (CONTRACT §3)."""
+    data = await register(client)
+    rotated = (await _refresh(client, data["refreshToken"])).json()["data"]
+    other_session = await login(client, data["user"]["email"])
+    for _ in range(3):
+        reuse = await _refresh(client, data["refreshToken"])
+        _assert_401(reuse, "REFRESH_TOKEN_ROTATED")
+        assert "accessToken" not in reuse.text
+    await rotated_seconds_ago(client, data["refreshToken"], 29)
+    _assert_401(await _refresh(client, data["refreshToken"]), "REFRESH_TOKEN_ROTATED")
+    await assert_sessions_alive(client, rotated, other_session)
+
+
+async def test_reusing_a_rotated_token_after_30_s_revokes_every_session(
+    client: httpx.AsyncClient,
+) -> None:
     data = await register(client)
     rotated = (await _refresh(client, data["refreshToken"])).json()["data"]
     other_session = await login(client, data["user"]["email"])
     assert (await _me(client, rotated["accessToken"])).status_code == 200  # a cached profile
+    await rotated_seconds_ago(client, data["refreshToken"], 31)
 
     reuse = await _refresh(client, data["refreshToken"])
     _assert_401(reuse, "AUTH_005")
     # The revocation was committed although the request failed.
-    for token in (rotated["accessToken"], other_session["accessToken"]):
-        _assert_401(await _me(client, token), "AUTH_005")
-    for token in (rotated["refreshToken"], other_session["refreshToken"]):
-        _assert_401(await _refresh(client, token), "AUTH_005")
+    await assert_sessions_revoked(client, rotated, other_session)
     # Logging in again works.
     fresh = await login(client, data["user"]["email"])
     assert (await _me(client, fresh["accessToken"])).status_code == 200
+
+
+@pytest.mark.parametrize(("leeway", "revoked"), [(0, True), (120, False)])
+async def test_the_reuse_leeway_is_a_setting(
+    app_client: Callable[..., Any], leeway: int, revoked: bool
+) -> None:
+    async with app_client(jwt_refresh_reuse_leeway=leeway) as client:
+        data = await register(client)
+        rotated = (await _refresh(client, data["refreshToken"])).json()["data"]
+        await rotated_seconds_ago(client, data["refreshToken"], 60)
+        reuse = await _refresh(client, data["refreshToken"])
+        _assert_401(reuse, "AUTH_005" if revoked else "REFRESH_TOKEN_ROTATED")
+        if revoked:
+            await assert_sessions_revoked(client, rotated)
+        else:
+            await assert_sessions_alive(client, rotated)
 
 
 async def test_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
@@ -114,6 +174,23 @@ async def test_two_concurrent_refreshes_with_one_token_exactly_one_succeeds(
     data = await register(client)
     responses = await asyncio.gather(*(_refresh(client, data["refreshToken"]) for _ in range(2)))
     assert sorted(r.status_code for r in responses) == [200, 401]
+    winner = next(r for r in responses if r.status_code == 200).json()["data"]
+    loser = next(r for r in responses if r.status_code == 401)
+    assert loser.json()["error"]["code"] == "REFRESH_TOKEN_ROTATED"
+    await assert_sessions_alive(client, winner)  # nothing was revoked
+
+
+async def test_many_concurrent_refreshes_with_one_token_make_one_pair_and_revoke_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    data = await register(client)
+    responses = await asyncio.gather(*(_refresh(client, data["refreshToken"]) for _ in range(8)))
+    codes = sorted(
+        r.json()["error"]["code"] if r.status_code == 401 else str(r.status_code) for r in responses
+    )
+    assert codes == ["200", *["REFRESH_TOKEN_ROTATED"] * 7]
+    winner = next(r for r in responses if r.status_code == 200).json()["data"]
+    await assert_sessions_alive(client, winner)
 
 
 async def test_logout_revokes_every_earlier_token(client: httpx.AsyncClient) -> None:
@@ -189,3 +266,30 @@ def test_decode_token_round_trip_and_type_check() -> None:
     with pytest.raises(Unauthorized) as exc:
         decode_token(settings, token, TokenType.REFRESH)
     assert exc.value.code == "AUTH_004"
+
+
+async def test_a_token_accepted_before_is_judged_anew_each_time(
+    app_client: Callable[..., Any],
+) -> None:
+    """Decoding is remembered per token (issue 8), never its verdict past the token's life:
+    an access token that worked expires on time, and it never passes as another type or
+    with another secret."""
+    async with app_client(jwt_access_token_expiry=5) as client:  # (whole seconds: ≥ 4 s)
+        data = await register(client)
+        token = data["accessToken"]
+        expires_at = jwt.decode(token, options={"verify_signature": False})["exp"]
+        assert (await _me(client, token)).status_code == 200
+        assert (await _me(client, token)).status_code == 200
+        settings: Settings = client.app.state.settings  # type: ignore[attr-defined]
+        with pytest.raises(Unauthorized) as wrong_type:
+            decode_token(settings, token, TokenType.REFRESH)
+        assert wrong_type.value.code == "AUTH_004"
+        other = Settings(_env_file=None, jwt_secret="another-secret-" + "y" * 40)  # type: ignore[call-arg]
+        with pytest.raises(Unauthorized):
+            decode_token(other, token, TokenType.ACCESS)
+
+        await asyncio.sleep(max(0.0, expires_at - time.time()) + 0.2)
+
+        response = await _me(client, token)
+        _assert_401(response, "AUTH_002")
+        assert "expired" in response.json()["error"]["message"]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-
-from gomeet.bench.httpclient import read_response
+from bench.httpclient import read_response
 
 
 def _reader(data: bytes) -> asyncio.StreamReader:

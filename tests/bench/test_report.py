@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.report import NOTES_MARKER, print_tables, render_markdown, write_markdown
+from bench.targets import evaluate
 from typer.testing import CliRunner
 
-from gomeet.bench.report import NOTES_MARKER, print_tables, render_markdown, write_markdown
-from gomeet.bench.targets import evaluate
 from gomeet.cli import app
 
 
@@ -76,6 +76,7 @@ def results() -> dict[str, Any]:
         "api-read": {
             "scenario": "api-read",
             "baseline": "off",
+            "uncached_vs_before": {"median": 1.6, "min": 1.5, "max": 1.7},
             "dataset": {"users": 10_000, "meetings": 50_000, "participants": 200_000},
             "concurrency": 32,
             "variants": api_variants,
@@ -83,6 +84,21 @@ def results() -> dict[str, Any]:
                 "off": {"update": {"requests": 9, "p50_ms": 110.0, "p99_ms": 200.0}},
                 "redis": {"update": {"requests": 8, "p50_ms": 230.0, "p99_ms": 650.0}},
             },
+        },
+        "api-floor": {
+            "scenario": "api-floor",
+            "baseline": "floor",
+            "meetings": 150,
+            "concurrency": 32,
+            "variants": [
+                _variant("floor", 1_000, 1.0, sql_per_request=0.0, failed=0),
+                _variant("redis", 800, 0.8, sql_per_request=0.0, failed=0),
+                _variant("redis+l1", 900, 0.9, sql_per_request=0.0, failed=0),
+            ],
+            "p99_ratio": {"redis": 1.5, "redis+l1": 1.2},
+            "rate_limit_ratio": {"median": 0.9, "min": 0.85, "max": 0.95},
+            "two_workers_ratio": {"median": 1.7, "min": 1.65, "max": 1.8},
+            "failures": {},
         },
         "stampede": {
             "scenario": "stampede",
@@ -150,6 +166,39 @@ def test_api_targets_need_speed_sql_and_hit_ratio(results: dict[str, Any]) -> No
     assert verdicts["api-read: <= 0.05 SQL statements per request at >= 95 % hit ratio"] is False
 
 
+def test_a_cached_read_below_seven_tenths_of_the_floor_misses_its_target(
+    results: dict[str, Any],
+) -> None:
+    floor = results["api-floor"]
+    floor["variants"][1].update(ratio=0.15, ratio_min=0.12, ratio_max=0.2)
+    floor["p99_ratio"]["redis"] = 3.0
+    floor["rate_limit_ratio"] = {"median": 0.6, "min": 0.5, "max": 0.7}
+    floor["two_workers_ratio"] = {"median": 1.2, "min": 1.1, "max": 1.3}
+
+    verdicts = {v.target: v for v in evaluate(results)}
+
+    speed = verdicts["api-floor: cached read >= 0.7x the req/s of a bare FastAPI app (Redis only)"]
+    p99 = verdicts["api-floor: cached read p99 <= 2x the bare FastAPI app's (Redis only)"]
+    limiter = verdicts["api-floor: cached read with rate limiting on >= 0.8x with it off"]
+    workers = verdicts["api-floor: cached read with --workers 2 >= 1.6x one worker"]
+    assert (speed.met, p99.met, limiter.met, workers.met) == (False, False, False, False)
+    assert limiter.measured == "0.60x (0.50-0.70)"
+    assert workers.measured == "1.20x (1.10-1.30)"
+    assert speed.measured.startswith("0.15x (0.12-0.20)")
+    assert p99.measured.startswith("3.00x")
+
+
+def test_uncached_below_one_and_a_half_times_the_earlier_code_misses_its_target(
+    results: dict[str, Any],
+) -> None:
+    target = "api-read: uncached req/s >= 1.5x the earlier code's (BENCH_BEFORE_SRC)"
+    results["api-read"]["uncached_vs_before"] = {"median": 1.2, "min": 1.1, "max": 1.3}
+    assert _verdicts(results)[target] is False
+
+    results["api-read"]["uncached_vs_before"] = {"median": None, "min": None, "max": None}
+    assert _verdicts(results)[target] is None  # no earlier code to compare with
+
+
 def test_more_than_one_load_in_any_stampede_round_misses_the_target(
     results: dict[str, Any],
 ) -> None:
@@ -159,7 +208,7 @@ def test_more_than_one_load_in_any_stampede_round_misses_the_target(
 
 
 def test_missing_scenarios_are_not_measured_rather_than_failed(results: dict[str, Any]) -> None:
-    for scenario in ("micro-hit", "api-read", "stampede", "outage"):
+    for scenario in ("micro-hit", "api-read", "api-floor", "stampede", "outage"):
         del results[scenario]
 
     assert set(_verdicts(results).values()) == {None}
@@ -174,6 +223,7 @@ def test_markdown_has_machine_tables_and_targets(results: dict[str, Any]) -> Non
     assert "| redis | 800 | 4.00x (4.00-4.00) |" in text
     assert "| update | 110.0 ms / 200.0 ms | 230.0 ms / 650.0 ms |" in text
     assert "| naive | 700, 650 |" in text
+    assert "| redis | 800 | 0.80x (0.80-0.80) | 100 µs | 400 µs | 1.50x | 0.000 | 0 |" in text
     assert "![micro-hit](benchmarks/micro-hit.png)" in text
     assert "| stampede: 1 load per expired hot key (ours) |" in text
     assert text.index(NOTES_MARKER) < text.index("mine")
@@ -204,7 +254,7 @@ def test_tables_print_to_stdout(
     out = capsys.readouterr().out
     assert "micro-hit" in out
     assert "api-read" in out
-    assert "targets (issue 4)" in out
+    assert "targets (issues 4 and 8)" in out
 
 
 def test_an_unknown_scenario_is_refused_before_anything_runs() -> None:
@@ -212,3 +262,16 @@ def test_an_unknown_scenario_is_refused_before_anything_runs() -> None:
 
     assert result.exit_code == 2
     assert "unknown scenario nope" in result.output
+
+
+def test_every_scenario_with_bars_is_plotted_whatever_its_variants(
+    results: dict[str, Any], tmp_path: Path
+) -> None:
+    from bench.plots import write_plots
+
+    results["api-floor"]["variants"].append(_variant("a-new-variant", 10, 0.01))
+
+    written = write_plots(results, tmp_path)
+
+    assert {Path(p).name for p in written} >= {"micro-hit.png", "api-floor.png"}
+    assert all(Path(p).stat().st_size > 0 for p in written)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from gomeet.bench.runner import (
+from bench.runner import (
     Sample,
     interleaved_order,
     median,

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 
 import orjson
 import pytest
-
-from gomeet.bench.micro import make_value, run_micro
-from gomeet.bench.profiles import QUICK, Profile
-from gomeet.bench.servers import BenchRedis
-from gomeet.bench.stampede import run_stampede
+from bench.micro import make_value, run_micro
+from bench.profiles import QUICK, Profile
+from bench.servers import BenchRedis
+from bench.stampede import run_stampede
 
 TINY = dataclasses.replace(
     QUICK,

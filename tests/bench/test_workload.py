@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-
-from gomeet.bench.dataset import Dataset, DatasetSpec
-from gomeet.bench.workload import MEETING_READS, WRITES, Workload
+from bench.dataset import Dataset, DatasetSpec
+from bench.workload import MEETING_READS, WRITES, Workload
 
 
 @pytest.fixture(scope="module")

@@ -4,8 +4,7 @@ import random
 from collections import Counter
 
 import pytest
-
-from gomeet.bench.zipf import Zipf
+from bench.zipf import Zipf
 
 
 def test_samples_stay_within_bounds() -> None:

@@ -1,7 +1,8 @@
 """Fixtures for the cache layer's own tests: real Redis, no database.
 
 `make_cache(**settings)` builds a started CacheRepository on the session's Redis (or on a
-given `url`), as an app's lifespan would. Everything built is closed at the end of the test.
+given `url`, or the deployment of `cache_backend`), as an app's lifespan would. Everything
+built is closed at the end of the test.
 """
 
 from __future__ import annotations
@@ -13,16 +14,24 @@ from typing import Any
 
 import pytest
 import structlog
-from cache_helpers import MakeCache, cache_settings, free_port
+from cache_helpers import MakeCache, free_port
 from redis.asyncio import Redis
 
 from gomeet.cache import CacheOptions, CacheRepository, build_cache
+from gomeet.config import Settings
 from gomeet.embedded import EmbeddedRedis
 from gomeet.redis_client import create_redis
 
 
 @pytest.fixture
-async def make_cache(redis_url: str, clean_redis: Redis) -> AsyncIterator[MakeCache]:
+def cache_backend(redis_url: str) -> dict[str, str]:
+    """The settings that select the Redis deployment of `make_cache` (test_contract.py
+    runs its tests on each deployment by overriding this)."""
+    return {"redis_url": redis_url}
+
+
+@pytest.fixture
+async def make_cache(cache_backend: dict[str, str], clean_redis: Redis) -> AsyncIterator[MakeCache]:
     made: list[tuple[CacheRepository, Redis]] = []
 
     async def make(
@@ -32,7 +41,8 @@ async def make_cache(redis_url: str, clean_redis: Redis) -> AsyncIterator[MakeCa
         start: bool = True,
         **overrides: Any,
     ) -> CacheRepository:
-        settings = cache_settings(url or redis_url, **overrides)
+        backend = cache_backend if url is None else {"redis_url": url}
+        settings = Settings(_env_file=None, environment="test", **{**backend, **overrides})
         redis = create_redis(settings)
         cache = build_cache(settings, redis, options)
         if start:

@@ -7,6 +7,7 @@ that never touches Redis), runs its background work, and flushes its last counts
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -73,3 +74,18 @@ async def test_an_app_with_the_cache_off_never_touches_redis(
 
     assert await clean_redis.keys("meeting:*") == []
     assert await clean_redis.exists("cache:stats") == 0
+
+
+async def test_nothing_the_app_started_outlives_its_shutdown(
+    app_client: Callable[..., Any],
+) -> None:
+    """Cache off, the outbox is pruned in the background (its first prune runs at once).
+    When the app stops, that task has stopped too, before the engine is disposed: a prune
+    cut mid-query and left to clean up later waited forever on SQLite's closed connection
+    (and hung the event loop's close)."""
+    before = asyncio.all_tasks()
+    for _ in range(3):
+        async with app_client(gomeet_cache=False):
+            pass
+        left = [t for t in asyncio.all_tasks() - before if not t.done()]
+        assert left == [], left

@@ -43,39 +43,6 @@ async def test_a_tier_hit_makes_no_redis_round_trip(
     assert stats["l1Hits"] == 1000 and stats["hits"] == 1000
 
 
-async def test_an_invalidation_reaches_the_other_instances_tier(make_cache: MakeCache) -> None:
-    reader = await make_cache(gomeet_cache_l1=True, gomeet_cache_l1_ttl=600)
-    writer = await make_cache(gomeet_cache_l1=True, gomeet_cache_l1_ttl=600)
-    assert await eventually(lambda: l1_live(reader))
-    assert await eventually(lambda: l1_live(writer))
-    host = uuid.uuid4()
-    details = keys.meeting_details(uuid.uuid4())
-    page = keys.meeting_list(host, 1, 10, "retro")
-    db = {"details": {"name": "old"}, "page": {"meetings": ["old"]}}
-
-    async def load_details() -> object:
-        return db["details"]
-
-    async def load_page() -> object:
-        return db["page"]
-
-    for cache in (reader, writer):
-        await cache.get_or_load(details, load_details)
-        await cache.get_or_load(page, load_page)
-    db["details"], db["page"] = {"name": "new"}, {"meetings": ["new"]}
-    await writer.invalidate(details)
-    await writer.invalidate_host_lists(host)
-
-    async def fresh() -> bool:
-        return await reader.get_or_load(details, load_details) == {
-            "name": "new"
-        } and await reader.get_or_load(page, load_page) == {"meetings": ["new"]}
-
-    # Without the message the reader's tier would serve "old" for 600 s.
-    assert await eventually(fresh, within=5.0)
-    assert await writer.get_or_load(details, load_details) == {"name": "new"}
-
-
 async def test_a_missed_message_is_bounded_by_the_tier_ttl(
     make_cache: MakeCache, clean_redis: Redis
 ) -> None:

@@ -18,46 +18,6 @@ from gomeet.embedded import EmbeddedRedis
 from gomeet.redis_client import create_redis
 
 
-async def test_exact_counts_from_fifty_clients_on_two_instances(
-    make_cache: MakeCache, clean_redis: Redis
-) -> None:
-    first, second = await make_cache(), await make_cache()
-    meetings = [keys.meeting_details(uuid.uuid4()) for _ in range(10)]
-    for key in meetings:  # 10 misses, 10 loads, 10 sets
-        await first.get_or_load(key, Loader({"id": key.key}))
-
-    async def client(n: int) -> None:
-        cache = first if n % 2 else second
-        for i in range(20):
-            key = meetings[(n + i) % len(meetings)]
-            assert await cache.get_or_load(key, Loader(None)) == {"id": key.key}
-
-    await asyncio.gather(*(client(n) for n in range(50)))  # 1,000 hits
-    await second.invalidate(*meetings[:3])  # 3 deletes
-    await first.get_or_load(keys.user_profile(uuid.uuid4()), Loader(None))  # 1 miss (absent)
-    assert await first.flush_stats()
-    assert await second.flush_stats()
-
-    raw = {k.decode(): v.decode() for k, v in (await clean_redis.hgetall("cache:stats")).items()}
-    assert int(raw["hits"]) == 1000
-    assert int(raw["misses"]) == 11
-    assert int(raw["sets"]) == 11
-    assert int(raw["deletes"]) == 3
-    assert int(raw["errors"]) == 0
-    assert int(raw["meeting_details:hits"]) == 1000
-    assert int(raw["meeting_details:misses"]) == 10
-    assert int(raw["user_profile:misses"]) == 1
-    assert raw["last_updated"]
-
-    stats = await first.get_cache_stats()
-    assert stats["hits"] == 1000 and stats["misses"] == 11
-    assert stats["hitRatio"] == round(1000 / 1011, 4)
-    assert stats["families"]["meeting_details"]["deletes"] == 3
-    assert stats["families"]["meeting_details"]["loads"] == 10
-    assert stats["lastUpdated"] is not None
-    assert stats["source"] == "redis"
-
-
 async def test_the_background_flush_needs_no_call(
     make_cache: MakeCache, clean_redis: Redis
 ) -> None:

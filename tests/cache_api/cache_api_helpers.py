@@ -4,11 +4,10 @@ cache family, the contract's key names and TTLs, and raw looks into Redis."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import socket
 import uuid
 import zlib
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -17,10 +16,11 @@ from urllib.parse import quote
 import httpx
 import orjson
 from redis.asyncio import Redis
-from sqlalchemy import event
 
 from gomeet.cache import Family
 from helpers import API
+from helpers import count_sql as count_sql  # re-exported: shared with the meetings tests
+from helpers import outbox_applied as outbox_applied
 from meetings.meeting_helpers import MEETINGS, create_meeting, data_of, new_user
 
 T = TypeVar("T")
@@ -32,22 +32,6 @@ ZLIB_MARKER = b"~zlib:"  # gomeet.cache.codec: large values, zlib-compressed beh
 
 def session_url(session_id: str) -> str:
     return f"{API}/public-users/session/{quote(session_id, safe='')}"
-
-
-@contextlib.contextmanager
-def count_sql(client: httpx.AsyncClient) -> Iterator[list[str]]:
-    """The SQL statements the app's engine sends while the block runs."""
-    engine = client.app.state.engine.sync_engine  # type: ignore[attr-defined]
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @dataclass

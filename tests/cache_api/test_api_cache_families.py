@@ -20,6 +20,7 @@ from cache_api_helpers import (
     decode_entry,
     every_value,
     family_reads,
+    outbox_applied,
     session_url,
     warm_profiles,
 )
@@ -94,6 +95,7 @@ async def test_values_are_utf8_json_that_a_raw_get_reads(
     client: httpx.AsyncClient, clean_redis: Redis
 ) -> None:
     world = await build_world(client)
+    await outbox_applied(client)  # (an invalidation applied late would delete a fill)
     for family, read in family_reads(world).items():
         data = await read.fetch(client)
         raw = await clean_redis.get(read.key)

@@ -24,6 +24,7 @@ from cache_api_helpers import FLAG, build_world, eventually, session_url, wait_u
 from admin.admin_helpers import make_admin
 from helpers import API, DEFAULT_PASSWORD, bearer, login
 from meetings.meeting_helpers import MEETINGS, create_meeting, data_of, iso, new_user
+from support.apps import l1_live, l1_report
 
 TOPOLOGIES = [
     pytest.param(False, False, id="one-instance-l1-off"),
@@ -46,15 +47,6 @@ async def instances(
             if l1:  # the tier is served only once its invalidation subscription is live
                 assert await wait_until(functools.partial(l1_live, client))
         yield a, b
-
-
-async def l1_report(client: httpx.AsyncClient) -> dict[str, Any]:
-    report: dict[str, Any] = (await client.app.state.cache.health_check())["l1"]  # type: ignore[attr-defined]
-    return report
-
-
-async def l1_live(client: httpx.AsyncClient) -> bool:
-    return bool((await l1_report(client))["live"])
 
 
 class Reader:

@@ -11,8 +11,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
-import pytest
-from cache_api_helpers import count_sql, free_port, session_url, wait_until
+from cache_api_helpers import count_sql, session_url, wait_until
 from redis.asyncio import Redis
 
 from admin.admin_helpers import ADMIN_CACHE, make_admin
@@ -24,16 +23,6 @@ WORKERS = 20
 REQUESTS_PER_WORKER = 25
 KILL_AFTER = 100  # completed requests
 RESTART_AFTER = 300
-
-
-@pytest.fixture
-async def own_redis() -> AsyncIterator[EmbeddedRedis]:
-    """A Redis on a TCP port of its own, which the test may kill and start again."""
-    server = EmbeddedRedis(port=free_port()).start()
-    try:
-        yield server
-    finally:
-        await asyncio.to_thread(server.stop)
 
 
 async def kill(server: EmbeddedRedis) -> None:
@@ -183,3 +172,25 @@ async def test_a_logout_whose_invalidation_timed_out_still_revokes_the_token(
             data_of(await client.post(f"{API}/auth/logout", headers=auth))
             assert (await client.get(f"{API}/auth/me", headers=auth)).status_code == 401
         assert (await client.get(f"{API}/auth/me", headers=auth)).status_code == 401
+
+
+async def test_a_lone_instance_that_wrote_while_redis_was_down_resumes_caching(
+    app_client: Callable[..., Any], own_redis: EmbeddedRedis
+) -> None:
+    """Its write's invalidation is owed (the breaker stays open until it is applied); the
+    probe must be able to apply it, with no other instance to drain it."""
+    async with app_client(redis_url=own_redis.url) as client:
+        _, auth = await new_user(client)
+        meeting = await create_meeting(client, auth, "Before")
+        path = f"{MEETINGS}/{meeting['id']}"
+        data_of(await client.get(path, headers=auth))  # cached
+        await kill(own_redis)
+        renamed = await client.put(path, json={"name": "After"}, headers=auth)
+        assert data_of(renamed)["name"] == "After"
+        await restart(own_redis)
+
+        async def resumed() -> bool:
+            assert data_of(await client.get(path, headers=auth))["name"] == "After"
+            return await cached(own_redis.url, f"meeting:details:{meeting['id']}")
+
+        assert await wait_until(resumed, rounds=1000)  # about 10 s at most

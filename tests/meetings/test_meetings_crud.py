@@ -18,9 +18,13 @@ from meeting_helpers import (
     participant_rows,
 )
 
+START_TIME = "2031-05-04T10:30:00+00:00"
 MEETING_FIELDS = {
     "id",
     "name",
+    "title",
+    "description",
+    "duration",
     "startTime",
     "hostId",
     "isActive",
@@ -57,7 +61,8 @@ async def test_create_returns_the_meeting_with_host_and_named_participants(
     meeting = data_of(response, 201)
     assert set(meeting) == MEETING_FIELDS
     uuid.UUID(meeting["id"])
-    assert meeting["name"] == "Planning"
+    assert meeting["name"] == meeting["title"] == "Planning"
+    assert (meeting["description"], meeting["duration"]) == (None, None)
     assert datetime.fromisoformat(meeting["startTime"]) == datetime.fromisoformat(
         "2031-05-04T08:30:00+00:00"
     )
@@ -125,6 +130,24 @@ async def test_create_returns_the_meeting_with_host_and_named_participants(
             },
             "participants",
         ),
+        # title (another spelling of name), description and duration
+        ({"name": "One", "title": "Two", "startTime": START_TIME}, ""),
+        ({"startTime": START_TIME}, "name"),
+        ({"title": "", "startTime": START_TIME}, "name"),
+        ({"title": "x" * 201, "startTime": START_TIME}, "name"),
+        ({"title": "tab\there", "startTime": START_TIME}, "name"),
+        ({"name": "ok", "title": 5, "startTime": START_TIME}, "title"),
+        ({"name": "x", "startTime": START_TIME, "description": "x" * 2001}, "description"),
+        ({"name": "x", "startTime": START_TIME, "description": "nul\x00"}, "description"),
+        ({"name": "x", "startTime": START_TIME, "description": "esc\x1b[31m"}, "description"),
+        ({"name": "x", "startTime": START_TIME, "description": 5}, "description"),
+        ({"name": "x", "startTime": START_TIME, "duration": 0}, "duration"),
+        ({"name": "x", "startTime": START_TIME, "duration": 1441}, "duration"),
+        ({"name": "x", "startTime": START_TIME, "duration": -30}, "duration"),
+        ({"name": "x", "startTime": START_TIME, "duration": 30.5}, "duration"),
+        ({"name": "x", "startTime": START_TIME, "duration": "30"}, "duration"),
+        ({"name": "x", "startTime": START_TIME, "duration": True}, "duration"),
+        ({"name": "x", "startTime": START_TIME, "duration": 10**30}, "duration"),
     ],
 )
 async def test_create_rejects_bad_bodies_with_400(
@@ -134,6 +157,7 @@ async def test_create_rejects_bad_bodies_with_400(
     response = await client.post(MEETINGS, json=body, headers=auth)
     assert error_code(response, 400) == "VALIDATION_ERROR"
     assert any(e["field"].startswith(field) for e in response.json()["error"]["details"])
+    assert data_of(await client.get(MEETINGS, headers=auth))["meetings"] == []
 
 
 async def test_create_rejects_a_body_that_is_not_json(client: httpx.AsyncClient) -> None:
@@ -179,13 +203,21 @@ async def test_update_changes_name_and_start_time(client: httpx.AsyncClient) -> 
         {"startTime": 5},
         {"startTime": "0001-01-01T00:00:00+05:00"},
         {"name": "nul\x00"},
+        {"name": "One", "title": "Two"},
+        {"title": ""},
+        {"title": "x" * 201},
+        {"description": "x" * 2001},
+        {"description": "bell\x07"},
+        {"duration": 0},
+        {"duration": 2000},
+        {"duration": "45"},
     ],
 )
 async def test_update_rejects_bad_bodies_with_400(
     client: httpx.AsyncClient, body: dict[str, Any]
 ) -> None:
     _, auth = await new_user(client)
-    meeting = await create_meeting(client, auth, "Keep")
+    meeting = await create_meeting(client, auth, "Keep", description="d", duration=10)
     response = await client.put(f"{MEETINGS}/{meeting['id']}", json=body, headers=auth)
     assert error_code(response, 400) == "VALIDATION_ERROR"
     assert data_of(await client.get(f"{MEETINGS}/{meeting['id']}", headers=auth)) == meeting

@@ -94,6 +94,26 @@ async def test_update_is_seen_everywhere(client: httpx.AsyncClient) -> None:
     assert after["public"]["data"]["name"] == "Board meeting"
 
 
+async def test_the_web_clients_update_is_seen_everywhere(client: httpx.AsyncClient) -> None:
+    """`PUT {title, description, duration}` invalidates exactly as a rename does."""
+    meeting, host, _, member = await setup(client)
+    await views(client, meeting["id"], host, member)
+    body = {"title": "Team offsite", "description": "Agenda attached", "duration": 240}
+    data_of(await client.put(f"{MEETINGS}/{meeting['id']}", json=body, headers=host))
+
+    after = await views(client, meeting["id"], host, member)
+    shown = [
+        after["details"]["data"],
+        after["details_as_member"]["data"],
+        after["public"]["data"],
+        *(listed(after[family], meeting["id"]) for family in ("host_list", "upcoming", "joined")),
+    ]
+    for view in shown:
+        assert view is not None
+        assert (view["name"], view["title"]) == ("Team offsite", "Team offsite")
+        assert (view["description"], view["duration"]) == ("Agenda attached", 240)
+
+
 async def test_start_and_end_are_seen_everywhere(client: httpx.AsyncClient) -> None:
     meeting, host, _, member = await setup(client)
     for action, active in (("start", True), ("end", False)):
@@ -163,7 +183,7 @@ async def test_guest_join_and_leave_are_seen(client: httpx.AsyncClient) -> None:
     for join in (True, False):
         await views(client, meeting["id"], host, member)
         async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
-            uow = UnitOfWork(session)
+            uow = UnitOfWork(session, client.app.state.outbox)  # type: ignore[attr-defined]
             service = MeetingService(uow, client.app.state.cache)  # type: ignore[attr-defined]
             if join:
                 await service.join_as_guest(uuid.UUID(meeting["id"]), guest.id, "Visitor")

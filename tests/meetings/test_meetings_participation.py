@@ -110,7 +110,9 @@ async def test_public_views_need_no_token_and_show_no_private_data(
     host_user, host = await new_user(client)
     _, first = await new_user(client)
     _, second = await new_user(client)
-    meeting = await create_meeting(client, host, "Open day", participants=[{"name": "Ada"}])
+    meeting = await create_meeting(
+        client, host, "Open day", participants=[{"name": "Ada"}], description="All welcome"
+    )
     for auth in (first, second):
         data_of(await client.post(f"{MEETINGS}/{meeting['id']}/join", headers=auth))
     data_of(await client.post(f"{MEETINGS}/{meeting['id']}/leave", headers=second))
@@ -120,13 +122,18 @@ async def test_public_views_need_no_token_and_show_no_private_data(
     assert public == {
         "id": meeting["id"],
         "name": "Open day",
+        "title": "Open day",
+        "description": "All welcome",
         "startTime": meeting["startTime"],
+        "duration": None,
         "isActive": False,
+        "hostId": host_user["id"],
         "host": {"username": host_user["username"], "avatarUrl": host_user["avatarUrl"]},
         "participantCount": 2,  # Ada and the first user; the second one left
     }
     assert host_user["email"] not in response.text
     assert "@" not in response.text
+    assert "sessionId" not in response.text
 
     response = await client.get(f"{MEETINGS}/{meeting['id']}/participants/public")
     listed = data_of(response)
@@ -137,7 +144,7 @@ async def test_public_views_need_no_token_and_show_no_private_data(
 
 def guest_service(client: httpx.AsyncClient) -> tuple[UnitOfWork, MeetingService]:
     session = client.app.state.sessionmaker()  # type: ignore[attr-defined]
-    uow = UnitOfWork(session)
+    uow = UnitOfWork(session, client.app.state.outbox)  # type: ignore[attr-defined]
     return uow, MeetingService(uow, client.app.state.cache)  # type: ignore[attr-defined]
 
 
@@ -158,15 +165,15 @@ async def test_guests_join_and_leave_through_the_service(client: httpx.AsyncClie
     uow, service = guest_service(client)
     async with uow.session:
         joined = await service.join_as_guest(meeting_id, guest_id, "Guest")
-        again = await service.join_as_guest(meeting_id, guest_id, "Guest Renamed")
+        again = await service.join_as_guest(meeting_id, guest_id, "A stale copy")
         await uow.commit()
     assert joined["publicUserId"] == str(guest_id)
     assert joined["userId"] is None
     assert again["id"] == joined["id"]
-    assert again["name"] == "Guest Renamed"
+    assert again["name"] == "Guest"  # the row shows the guest's own, current name
 
     listed = data_of(await client.get(f"{MEETINGS}/{meeting['id']}/participants/public"))
-    assert listed == [{"name": "Guest Renamed", "avatarUrl": None, "isActive": True}]
+    assert listed == [{"name": "Guest", "avatarUrl": None, "isActive": True}]
 
     uow, service = guest_service(client)
     async with uow.session:
@@ -176,7 +183,7 @@ async def test_guests_join_and_leave_through_the_service(client: httpx.AsyncClie
     assert left["isActive"] is False
     assert left["leftAt"] is not None
     listed = data_of(await client.get(f"{MEETINGS}/{meeting['id']}/participants/public"))
-    assert listed == [{"name": "Guest Renamed", "avatarUrl": None, "isActive": False}]
+    assert listed == [{"name": "Guest", "avatarUrl": None, "isActive": False}]
     assert await participant_rows(client, meeting["id"]) == 1
 
     uow, service = guest_service(client)

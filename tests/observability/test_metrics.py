@@ -7,27 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
-from helpers import API, bearer, register_user
+from helpers import API, bearer, register_user, scrape, value
 
 MEETING_ROUTE = "/api/v1/meetings/{meeting_id}"
-
-
-async def scrape(client: httpx.AsyncClient) -> list[Sample]:
-    response = await client.get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["content-type"].startswith("text/plain")
-    return [s for family in text_string_to_metric_families(response.text) for s in family.samples]
-
-
-def value(samples: list[Sample], name: str, **labels: str) -> float:
-    """The sample with exactly these labels (`le` aside); 0 when absent."""
-    for s in samples:
-        if s.name == name and {k: v for k, v in s.labels.items() if k != "le"} == labels:
-            return s.value
-    return 0.0
 
 
 async def test_cache_and_http_metrics_after_real_traffic(client: httpx.AsyncClient) -> None:
@@ -99,3 +82,24 @@ async def test_metrics_are_never_rate_limited(
     assert value(samples, http, method="GET", route=route, status="401") == 2
     # The limiter answers before routing: its 429s carry the fixed label.
     assert value(samples, http, method="GET", route="unmatched", status="429") == 1
+
+
+async def test_docs_schema_and_doc_assets_are_labelled_by_their_routes(
+    client: httpx.AsyncClient,
+) -> None:
+    for path in ("/docs", "/redoc", "/openapi.json", "/openapi.json"):
+        assert (await client.get(path)).status_code == 200
+    for asset in ("swagger-ui.css", "redoc.standalone.js", "no-such-asset.js"):
+        await client.get(f"/docs/assets/{asset}")
+
+    samples = await scrape(client)
+
+    http = "gomeet_http_requests_total"
+    assert value(samples, http, method="GET", route="/docs", status="200") == 1
+    assert value(samples, http, method="GET", route="/redoc", status="200") == 1
+    assert value(samples, http, method="GET", route="/openapi.json", status="200") == 2
+    assets = "/docs/assets/{path}"
+    assert value(samples, http, method="GET", route=assets, status="200") == 2
+    assert value(samples, http, method="GET", route=assets, status="404") == 1
+    assert value(samples, http, method="GET", route="unmatched", status="200") == 0
+    assert not any("-ui.css" in str(s.labels) or "asset.js" in str(s.labels) for s in samples)

@@ -50,3 +50,18 @@ async def test_down_with_503_when_the_database_does_not_answer(
     assert_component(body["data"]["database"], "down")
     assert_component(body["data"]["cache"], "up")
     assert "hunter2" not in response.text
+
+
+async def test_liveness_is_200_with_the_database_and_redis_both_down(
+    app_client: Callable[..., Any],
+) -> None:
+    """The liveness probe never fails over a dependency: an outage restarts no process."""
+    async with app_client(
+        database_url="postgresql+asyncpg://gomeet@127.0.0.1:1/gomeet",
+        redis_url="redis://127.0.0.1:1/0",
+    ) as client:
+        readiness = await client.get("/api/health")
+        liveness = await client.get("/api/health/live")
+    assert readiness.status_code == 503
+    assert liveness.status_code == 200
+    assert liveness.json() == {"success": True, "data": {"status": "ok"}, "message": "alive"}

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 from redis.asyncio import Redis
 
+from gomeet.cache import Family
+from gomeet.cache.stats import HITS
 from helpers import API, bearer, register_user
+from support.proxy import TcpProxy, Upstream
 
 ANONYMOUS_PATH = f"{API}/nope"  # any path counts; an unknown one keeps the test self-contained
 STRENGTH_PATH = f"{API}/auth/check-password-strength"
@@ -66,9 +70,10 @@ async def test_health_is_exempt(app_client: Callable[..., Any]) -> None:
     async with app_client(rate_limit_enabled=True, rate_limit_general_requests=1) as client:
         assert (await client.get(ANONYMOUS_PATH)).status_code == 404
         for _ in range(3):
-            response = await client.get("/api/health")
-            assert response.status_code == 200
-            assert "x-ratelimit-limit" not in response.headers
+            for probe in ("/api/health", "/api/health/live"):
+                response = await client.get(probe)
+                assert response.status_code == 200
+                assert "x-ratelimit-limit" not in response.headers
 
 
 async def test_authenticated_requests_use_a_per_user_bucket_separate_from_the_ip(
@@ -174,3 +179,89 @@ async def test_requests_succeed_when_redis_is_down(app_client: Callable[..., Any
             response = await client.get(ANONYMOUS_PATH)
             assert response.status_code == 404
             assert "x-ratelimit-limit" not in response.headers
+
+
+async def _profile_reads(redis: Redis, requests: Callable[[], Any], user_id: str) -> list[str]:
+    """The commands that read the user's profile key (it among their keys: `GET`, the
+    fill's script) that Redis saw while `requests()` ran, by verb."""
+    key = f"user:profile:{user_id}"
+    marker = uuid.uuid4().hex
+    seen: list[list[str]] = []
+    marked = asyncio.Event()
+    async with redis.monitor() as monitor:
+        await monitor.next_command()  # MONITOR's own OK: what follows is the traffic
+
+        async def record() -> None:
+            async for command in monitor.listen():
+                seen.append(words := command["command"].split(" "))
+                if marker in words:
+                    marked.set()
+
+        recorder = asyncio.create_task(record())
+        try:
+            await requests()
+            await redis.echo(marker)  # what was sent before it has been seen once it is
+            await asyncio.wait_for(marked.wait(), timeout=10)
+        finally:
+            recorder.cancel()
+    by_key = {"GET": lambda args: args[:1], "EVALSHA": lambda args: args[2 : 2 + int(args[1])]}
+    return [verb for verb, *args in seen if verb in by_key and key in by_key[verb](args)]
+
+
+async def test_a_cached_read_with_rate_limiting_reads_its_callers_profile_once(
+    app_client: Callable[..., Any], clean_redis: Redis
+) -> None:
+    """The limiter's look at the caller's profile (revoked or not) is the request's read of
+    it: the auth dependency uses that value instead of reading the key again."""
+    async with app_client(rate_limit_enabled=True) as client:
+        user, token, _ = await register_user(client)
+        first = await client.get(f"{API}/auth/me", headers=bearer(token))  # caches the profile
+        assert first.status_code == 200
+
+        async def reads() -> None:
+            for _ in range(5):
+                me = await client.get(f"{API}/auth/me", headers=bearer(token))
+                assert me.status_code == 200
+                assert me.headers["x-ratelimit-limit"] == "1000"  # the user's own bucket
+                assert me.json()["data"]["user"]["id"] == user["id"]
+
+        assert await _profile_reads(clean_redis, reads, user["id"]) == ["GET"] * 5
+
+
+async def test_concurrent_rate_limited_reads_are_each_counted_once_as_hits(
+    app_client: Callable[..., Any],
+) -> None:
+    async with app_client(rate_limit_enabled=True) as client:
+        _, token, _ = await register_user(client)
+        assert (await client.get(f"{API}/auth/me", headers=bearer(token))).status_code == 200
+        counts = client.app.state.cache.stats.counts[Family.USER_PROFILE]  # type: ignore[attr-defined]
+        before = counts[HITS]
+        responses = await asyncio.gather(
+            *(client.get(f"{API}/auth/me", headers=bearer(token)) for _ in range(20))
+        )
+        after = counts[HITS]
+    assert [r.status_code for r in responses] == [200] * 20
+    assert after - before == 20
+
+
+async def test_with_redis_black_holed_a_rate_limited_read_still_checks_revocation(
+    app_client: Callable[..., Any], redis_url: str, tcp_proxy: Callable[..., TcpProxy]
+) -> None:
+    """No cached profile to reuse: the limiter lets the request through and the auth
+    dependency reads the profile from the database, a logout included."""
+    proxy = tcp_proxy(Upstream.of_redis_url(redis_url))
+    async with app_client(rate_limit_enabled=True, redis_url=proxy.redis_url(redis_url)) as client:
+        _, token, _ = await register_user(client)
+        assert (await client.get(f"{API}/auth/me", headers=bearer(token))).status_code == 200
+        proxy.blackhole()
+        statuses = [
+            r.status_code
+            for r in await asyncio.gather(
+                *(client.get(f"{API}/auth/me", headers=bearer(token)) for _ in range(10))
+            )
+        ]
+        assert (await client.post(f"{API}/auth/logout", headers=bearer(token))).status_code == 200
+        revoked = await client.get(f"{API}/auth/me", headers=bearer(token))
+    assert statuses == [200] * 10
+    assert revoked.status_code == 401
+    assert revoked.json()["error"]["code"] == "AUTH_005"

@@ -128,7 +128,7 @@ async def test_unknown_session_is_404(client: httpx.AsyncClient) -> None:
         await leave(client, "nobody", meeting_id),
     ):
         assert response.status_code == 404
-        assert response.json()["error"]["code"] == "PUBLIC_USER_NOT_FOUND"
+        assert response.json()["error"]["code"] == "NOT_FOUND"
 
 
 async def test_unknown_meeting_is_404(client: httpx.AsyncClient) -> None:

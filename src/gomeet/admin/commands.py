@@ -1,8 +1,10 @@
 """`gomeet cache ...`: operator commands on the servers' Redis (and database, for `warm`).
 
+The Redis is the configured one (REDIS_URL, …) or, with none configured, the embedded Redis
+of a `gomeet serve` running with the same VAR_DIR (the quick start's `make run`).
 Readable tables by default, `--json` for machines; log records (warnings only) go to
 stderr. Exit codes: 0 done, 1 the cache (or the database) could not do it, 2 a usage or
-configuration error (no Redis configured).
+configuration error (no Redis to reach).
 The commands work on the cache even when the servers run with `GOMEET_CACHE=off`.
 """
 
@@ -17,36 +19,52 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from gomeet.admin.service import FAMILIES, CacheAdminService, InvalidCacheFamily, parse_family
-from gomeet.admin.warm import DEFAULT_MEETINGS, DEFAULT_USERS, MAX_TARGETS, WarmLimits, warm_with
-from gomeet.cache import CacheRepository, open_cache
-from gomeet.config import Settings
+from gomeet.admin.service import (
+    FAMILIES,
+    CacheAdminService,
+    InvalidCacheFamily,
+    parse_family,
+    parse_one_family,
+)
+from gomeet.admin.warm import (
+    DEFAULT_HOT,
+    DEFAULT_MEETINGS,
+    DEFAULT_RATE,
+    DEFAULT_USERS,
+    MAX_TARGETS,
+    WarmLimits,
+    warm_with,
+)
+from gomeet.cache import CacheRepository, Family, open_cache
+from gomeet.config import Settings, load_settings
 from gomeet.db import create_engine, make_sessionmaker
+from gomeet.embedded import reach_servers_redis
+from gomeet.errors import AppError
 from gomeet.observability.logging import configure_logging
 
-cache_app = typer.Typer(
-    help="Inspect and maintain the cache in the Redis of REDIS_URL (or REDIS_HOST, …).",
-    no_args_is_help=True,
-)
+cache_app = typer.Typer(no_args_is_help=True)  # its help: `gomeet.cli.LAZY_GROUPS`
 
 T = TypeVar("T")
 JsonFlag = Annotated[bool, typer.Option("--json", help="print JSON for machines")]
 NO_REDIS = (
-    "No Redis configured. Set REDIS_URL (or REDIS_HOST, REDIS_CLUSTER_URL, "
-    "REDIS_SENTINEL_URL) to the Redis the servers use. A server started without one runs "
-    "an embedded Redis that is private to it: it cannot be reached from here."
+    "No Redis configured, and no running `gomeet serve` with an embedded Redis found under "
+    "VAR_DIR ({var_dir}). Set REDIS_URL (or REDIS_HOST, REDIS_CLUSTER_URL, "
+    "REDIS_SENTINEL_URL) to the Redis the servers use, or run this from the directory of "
+    "the `gomeet serve` (`make run`) whose embedded Redis you mean."
 )
 COUNTERS = ("hits", "misses", "hitRatio", "loads", "sets", "deletes", "errors")
 
 
 def _settings() -> Settings:
-    settings = Settings()
-    if not settings.redis_configured:
-        _fail(NO_REDIS, code=2)
+    settings = load_settings()
+    reachable = reach_servers_redis(settings)
+    if reachable is None:
+        _fail(NO_REDIS.format(var_dir=settings.var_dir.resolve()), code=2)
     # The operator works on Redis whether or not the servers read the cache.
-    return settings.model_copy(update={"gomeet_cache": True})
+    return reachable.model_copy(update={"gomeet_cache": True})
 
 
 def _with_cache(settings: Settings, action: Callable[[CacheRepository], Awaitable[T]]) -> T:
@@ -104,9 +122,41 @@ def stats(as_json: JsonFlag = False) -> None:
         table.add_row("total", *_figures(data), style="bold")
         console = _console()
         console.print(table)
+        if data["source"] == "redis":
+            _print_analytics(console, data)
         console.print(f"last updated: {_fmt(data['lastUpdated'])}   circuit: {data['circuit']}")
     if data["source"] != "redis":
         _fail("Redis unreachable: cache:stats could not be read.")
+
+
+def _print_analytics(console: Console, data: dict[str, Any]) -> None:
+    table = Table(title="analytics per family (tracked entries, all instances)")
+    for name in ("family", "l1 / redis hit", "load p50 / p99 ms", "reads/s", "invalidated",
+                 "expired hot", "never read", "ttl s", "advice"):  # fmt: skip
+        table.add_column(name, justify="left" if name in ("family", "advice") else "right")
+    for family, figures in sorted(data["families"].items()):
+        advice = data["ttlAdvice"].get(family, {})
+        if figures.get("loadP50Ms") is None and not figures.get("trackedEnded"):
+            continue
+        table.add_row(
+            family,
+            f"{figures['l1HitRatio']:.0%} / {figures['redisHitRatio']:.0%}",
+            f"{_fmt(figures['loadP50Ms'])} / {_fmt(figures['loadP99Ms'])}",
+            _fmt(figures["readsPerSecond"]),
+            f"{figures['invalidatedBeforeExpiry']:.0%}",
+            f"{figures['expiredWhileHot']:.0%}",
+            f"{figures['neverRead']:.0%}",
+            _fmt(figures["ttlSeconds"]),
+            f"{advice.get('recommendedSeconds')} s: {advice.get('reason')}",
+        )
+    console.print(table)
+    if data["hotKeys"]:
+        hot = Table(title="hot keys (estimated recent reads)")
+        hot.add_column("key")
+        hot.add_column("reads", justify="right")
+        for entry in data["hotKeys"]:
+            hot.add_row(entry["key"], str(entry["reads"]))
+        console.print(hot)
 
 
 @cache_app.command()
@@ -180,16 +230,34 @@ def warm(
     meetings: Annotated[
         int, typer.Option(min=0, max=MAX_TARGETS, help="meetings in progress to warm")
     ] = DEFAULT_MEETINGS,
+    hot: Annotated[
+        bool, typer.Option("--hot", help="first the hottest keys the analytics recorded")
+    ] = False,
+    hot_keys: Annotated[
+        int, typer.Option(min=1, max=MAX_TARGETS, help="how many hot keys, with --hot")
+    ] = DEFAULT_HOT,
+    rate: Annotated[
+        float, typer.Option(min=1, help="reads per second at most (spares the database)")
+    ] = DEFAULT_RATE,
     as_json: JsonFlag = False,
 ) -> None:
     """Pre-populate the cache from the database (DATABASE_URL) with what is read most."""
     settings = _settings()
-    limits = WarmLimits(users=users, meetings=meetings)
+    limits = WarmLimits(users=users, meetings=meetings, hot=hot_keys if hot else 0, rate=rate)
+    bar = Progress(
+        TextColumn("warming"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=Console(stderr=True), disable=as_json,
+    )  # fmt: skip
+    task = bar.add_task("warming", total=None)
+
+    def advance(done: int, total: int) -> None:
+        bar.update(task, completed=done, total=total)
 
     async def run(cache: CacheRepository) -> dict[str, Any]:
         engine = create_engine(settings.effective_database_url)
         try:
-            return await warm_with(make_sessionmaker(engine), cache, settings, limits)
+            with bar:
+                return await warm_with(make_sessionmaker(engine), cache, settings, limits, advance)
         finally:
             await engine.dispose()
 
@@ -211,7 +279,64 @@ def warm(
     console = _console()
     console.print(table)
     console.print(
-        f"{report['users']} users, {report['meetings']} meetings in progress, "
+        f"{report['hotKeys']} hot keys, {report['users']} users, "
+        f"{report['meetings']} meetings in progress, "
         f"{report['guests']} guests, {report['featureFlags']} feature flags "
         f"in {report['durationMs']:g} ms"
     )
+
+
+ttl_app = typer.Typer(help="Apply or revert a family's TTL advice on every instance.")
+cache_app.add_typer(ttl_app, name="ttl")
+FamilyArgument = Annotated[str, typer.Argument(help=f"one family ({', '.join(FAMILIES)})")]
+
+
+def _family(value: str) -> Family:
+    try:
+        return parse_one_family(value)
+    except InvalidCacheFamily as exc:
+        _fail(exc.message, code=2)
+
+
+def _ttl_decision(record: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        _echo_json(record)
+    else:
+        typer.echo(
+            f"{record['family']}: {record['before']:g} s -> {record['after']:g} s "
+            f"({record['reason']})"
+        )
+
+
+@ttl_app.command("apply")
+def ttl_apply(
+    family: FamilyArgument,
+    seconds: Annotated[
+        int | None, typer.Option(min=1, help="this TTL instead of the advice (within bounds)")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Apply the family's TTL advice (what `gomeet cache stats` shows) on every instance."""
+    chosen = _family(family)
+
+    async def run(cache: CacheRepository) -> dict[str, Any]:
+        return await CacheAdminService(cache).apply_ttl(chosen, seconds, "cli")
+
+    try:
+        _ttl_decision(_with_cache(_settings(), run), as_json)
+    except AppError as exc:
+        _fail(exc.message)
+
+
+@ttl_app.command("revert")
+def ttl_revert(family: FamilyArgument, as_json: JsonFlag = False) -> None:
+    """Back to the configured TTL on every instance (the auto-tuner then leaves it alone)."""
+    chosen = _family(family)
+
+    async def run(cache: CacheRepository) -> dict[str, Any]:
+        return await CacheAdminService(cache).revert_ttl(chosen, "cli")
+
+    try:
+        _ttl_decision(_with_cache(_settings(), run), as_json)
+    except AppError as exc:
+        _fail(exc.message)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Annotated
 
@@ -11,60 +12,63 @@ import typer
 from gomeet.auth.models import Role
 from gomeet.auth.repository import UserRepository
 from gomeet.auth.schemas import normalise_email
-from gomeet.cache import keys, open_cache
-from gomeet.config import Settings
-from gomeet.db import create_engine, make_sessionmaker
+from gomeet.changes import UserChanged
+from gomeet.config import Settings, load_settings
+from gomeet.db import UnitOfWork, create_engine, make_sessionmaker, outbox_record_pending
 
-users_app = typer.Typer(help="Manage users.", no_args_is_help=True)
+users_app = typer.Typer(no_args_is_help=True)  # its help: `gomeet.cli.LAZY_GROUPS`
 
 
-async def _promote(settings: Settings, email: str) -> uuid.UUID | None:
+APPLY_WAIT_S = 3.0  # how long `promote` waits for a running server to apply the change
+
+
+async def _promote(settings: Settings, email: str) -> tuple[uuid.UUID | None, bool]:
+    """(user id or None, applied). The role and a `UserChanged` record commit together; the
+    running servers apply the record from the outbox (invalidating the cached profile on
+    every instance and in-process tier), so this command needs no Redis of its own. Waits a
+    few seconds for that to happen."""
     engine = create_engine(settings.effective_database_url)
+    sessionmaker = make_sessionmaker(engine)
     try:
-        async with make_sessionmaker(engine)() as session, session.begin():
+        async with sessionmaker() as session:
+            uow = UnitOfWork(session)
             user = await UserRepository(session).get_by_email(email)
             if user is None:
-                return None
+                return None, False
             user.role = Role.ADMIN.value
-            return user.id
+            user_id = user.id
+            uow.record(UserChanged(user_id))
+            record = await uow.commit()
+        assert record is not None
+        deadline = time.monotonic() + APPLY_WAIT_S
+        while time.monotonic() < deadline:
+            async with sessionmaker() as session:
+                if not await outbox_record_pending(session, record):
+                    return user_id, True
+            await asyncio.sleep(0.05)
+        return user_id, False
     finally:
         await engine.dispose()
-
-
-async def _invalidate_profile(settings: Settings, user_id: uuid.UUID) -> str:
-    """Drop the cached profile so that running servers see the new role at once: through the
-    cache layer, so that their in-process tiers are told too (pub/sub), not only Redis."""
-    ttl = settings.cache_ttl_user_profile
-    if not settings.redis_configured:
-        return (
-            "No Redis configured (a server's embedded Redis is private to it): a running "
-            f"server sees the new role within {ttl} s (the profile cache TTL) or on restart."
-        )
-    async with open_cache(settings) as cache:
-        if not cache.enabled:
-            return "The cache is off (GOMEET_CACHE=off): no cached profile to invalidate."
-        await cache.invalidate(keys.user_profile(user_id))
-        delivered = cache.pending_invalidations == 0  # kept for replay: Redis unreachable
-    if not delivered:  # the TTL bounds the staleness
-        return (
-            "Redis unreachable: the cached profile was not invalidated; running servers "
-            f"see the new role within {ttl} s (the profile cache TTL)."
-        )
-    return "Cached profile invalidated."
 
 
 @users_app.command()
 def promote(email: Annotated[str, typer.Argument(help="the user's e-mail address")]) -> None:
     """Give an existing user the admin role."""
-    settings = Settings()
+    settings = load_settings()
     try:
         normalised = normalise_email(email)
     except ValueError as exc:
         typer.echo(f"Not a valid e-mail address: {exc}", err=True)
         raise typer.Exit(1) from None
-    user_id = asyncio.run(_promote(settings, normalised))
+    user_id, applied = asyncio.run(_promote(settings, normalised))
     if user_id is None:
         typer.echo(f"No user with e-mail {normalised}.", err=True)
         raise typer.Exit(1)
     typer.echo(f"{normalised} is now an admin.")
-    typer.echo(asyncio.run(_invalidate_profile(settings, user_id)))
+    if applied:
+        typer.echo("Applied: the running servers see the new role now.")
+    else:
+        typer.echo(
+            "No running server has applied the change yet (none is running, or none "
+            "reaches Redis): the first one that does applies it from the outbox."
+        )

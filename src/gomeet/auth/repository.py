@@ -71,8 +71,10 @@ class RefreshTokenRepository:
         )
         return result.rowcount == 1
 
-    async def exists(self, token_id: uuid.UUID) -> bool:
-        return bool(await self.session.scalar(select(exists().where(RefreshToken.id == token_id))))
+    async def used_at(self, token_id: uuid.UUID) -> datetime | None:
+        """When the token was exchanged for a new pair; None if it is unknown or unused."""
+        stmt = select(RefreshToken.used_at).where(RefreshToken.id == token_id)
+        return await self.session.scalar(stmt)
 
     async def delete_for_user(self, user_id: uuid.UUID) -> None:
         await self.session.execute(

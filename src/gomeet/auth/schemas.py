@@ -106,6 +106,27 @@ class AuthResult(TokenPair):
     user: UserOut
 
 
+class UserData(CamelModel):
+    """`data` of `/auth/me` and `/auth/update-profile`."""
+
+    user: UserOut
+
+
+class PasswordViolationOut(CamelModel):
+    code: str
+    message: str
+
+
+class PasswordStrengthOut(CamelModel):
+    """`data` of `/auth/check-password-strength` (`StrengthReport.to_json`)."""
+
+    score: int
+    meets_policy: bool
+    warning: str
+    suggestions: list[str]
+    violations: list[PasswordViolationOut]
+
+
 @dataclass(frozen=True)
 class Principal:
     """The authenticated caller, built from the cached profile."""

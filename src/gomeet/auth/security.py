@@ -7,6 +7,7 @@ by logout and password change), `iat`, `exp` and `jti` (for refresh tokens: the 
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -97,13 +98,17 @@ def create_token(
     return issue_token(settings, user_id, token_type, token_version).token
 
 
-def _decode(settings: Settings, token: str, expected: TokenType) -> tuple[TokenClaims, str]:
+VERIFIED_TOKENS = 4096  # tokens whose signature and claims are remembered, per process
+
+
+@lru_cache(maxsize=VERIFIED_TOKENS)
+def _verified(secret: str, token: str) -> tuple[TokenClaims, str, float]:
+    """The claims, `jti` and expiry of a correctly signed token, parsed once per token: a
+    client sends the same access token with every request. Only successes are remembered
+    (an error is raised again on the next call); expiry is checked by the caller."""
     try:
         payload = jwt.decode(
-            token,
-            settings.effective_jwt_secret,
-            algorithms=[ALGORITHM],
-            options={"require": _REQUIRED_CLAIMS},
+            token, secret, algorithms=[ALGORITHM], options={"require": _REQUIRED_CLAIMS}
         )
     except jwt.ExpiredSignatureError:
         raise InvalidToken("Token has expired") from None
@@ -117,9 +122,16 @@ def _decode(settings: Settings, token: str, expected: TokenType) -> tuple[TokenC
         raise InvalidToken() from None
     if not isinstance(version, int) or isinstance(version, bool):
         raise InvalidToken()
-    if token_type is not expected:
+    return TokenClaims(user_id, token_type, version), str(payload["jti"]), float(payload["exp"])
+
+
+def _decode(settings: Settings, token: str, expected: TokenType) -> tuple[TokenClaims, str]:
+    claims, jti, expires = _verified(settings.effective_jwt_secret, token)
+    if expires <= time.time():  # as PyJWT judges it: expired at `exp`, no leeway
+        raise InvalidToken("Token has expired")
+    if claims.token_type is not expected:
         raise WrongTokenType(f"An {expected.value} token is required")
-    return TokenClaims(user_id, token_type, version), str(payload["jti"])
+    return claims, jti
 
 
 def decode_token(settings: Settings, token: str, expected: TokenType) -> TokenClaims:

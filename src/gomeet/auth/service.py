@@ -3,12 +3,15 @@
 Revocation is one mechanism: bumping the user's `token_version`. Every token carries the
 version it was issued with and is refused once it differs (logout, password change, refresh
 token reuse). Each refresh token is single-use: its row is marked used by one conditional
-UPDATE; presenting a used one again is treated as theft and revokes everything.
+UPDATE. Presenting a used one again within `JWT_REFRESH_REUSE_LEEWAY` (30 s) of its rotation
+is refused and changes nothing: two tabs racing, or a client that kept the old token, lose
+one refresh, not every session. Later, reuse is treated as theft and revokes everything.
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -39,10 +42,10 @@ from gomeet.auth.security import (
     verify_password,
 )
 from gomeet.cache import CacheRepository, keys
+from gomeet.changes import UserChanged
 from gomeet.config import Settings
 from gomeet.db import UnitOfWork, utcnow
 from gomeet.errors import AppError, Conflict, Unauthorized
-from gomeet.meetings.service import MeetingService
 
 
 class InvalidCredentials(Unauthorized):
@@ -58,6 +61,11 @@ class EmailTaken(Conflict):
 class TokenRevoked(Unauthorized):
     code = "AUTH_005"
     message = "Token has been revoked"
+
+
+class RefreshTokenRotated(Unauthorized):
+    code = "REFRESH_TOKEN_ROTATED"
+    message = "This refresh token has just been exchanged for a new pair: use the newest one"
 
 
 class RefreshTokenReused(TokenRevoked):
@@ -84,8 +92,15 @@ class AuthService:
         self.uow = uow
         self.cache = cache
         self.settings = settings
-        self.users = UserRepository(uow.session)
-        self.tokens = RefreshTokenRepository(uow.session)
+
+    # Made on first use: the unit of work opens its session for the first query only.
+    @cached_property
+    def users(self) -> UserRepository:
+        return UserRepository(self.uow.session)
+
+    @cached_property
+    def tokens(self) -> RefreshTokenRepository:
+        return RefreshTokenRepository(self.uow.session)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -143,11 +158,17 @@ class AuthService:
             raise InvalidToken()
         if presented.claims.token_version != user.token_version:
             raise TokenRevoked()
-        if not await self.tokens.mark_used(presented.jti, user.id, utcnow()):
-            if await self.tokens.exists(presented.jti):
-                await self._revoke_all(user.id)
-                raise RefreshTokenReused()
-            raise InvalidToken()
+        now = utcnow()
+        if not await self.tokens.mark_used(presented.jti, user.id, now):
+            # A concurrent refresh that won with this token has committed by now (our UPDATE
+            # waited for its row lock, or for SQLite's write lock), so this read sees it.
+            rotated_at = await self.tokens.used_at(presented.jti)
+            if rotated_at is None:
+                raise InvalidToken()
+            if (now - rotated_at).total_seconds() <= self.settings.jwt_refresh_reuse_leeway:
+                raise RefreshTokenRotated()
+            await self._revoke_all(user.id)
+            raise RefreshTokenReused()
         return await self._issue_pair(user.id, user.token_version)
 
     async def logout(self, principal: Principal) -> None:
@@ -171,10 +192,8 @@ class AuthService:
             await self.uow.session.flush()
         except IntegrityError:  # the e-mail was taken concurrently
             raise EmailTaken() from None
-        if (user.username, user.avatar_url) != embedded:
-            # Meetings embed the host's and participants' username and avatar.
-            await MeetingService(self.uow, self.cache).refresh_user_copies(user.id)
-        self._invalidate_profile_after_commit(user.id)
+        # Meetings show their host's and participants' current username and avatar.
+        self.uow.record(UserChanged(user.id, shown=(user.username, user.avatar_url) != embedded))
         return UserOut.model_validate(user)
 
     async def update_password(self, principal: Principal, body: UpdatePasswordRequest) -> TokenPair:
@@ -216,9 +235,5 @@ class AuthService:
         """Bump token_version and drop the refresh token rows; returns the new version."""
         version = await self.users.bump_token_version(user_id)
         await self.tokens.delete_for_user(user_id)
-        self._invalidate_profile_after_commit(user_id)
+        self.uow.record(UserChanged(user_id))  # the cached profile holds the token version
         return version
-
-    def _invalidate_profile_after_commit(self, user_id: uuid.UUID) -> None:
-        cache = self.cache
-        self.uow.after_commit(lambda: cache.invalidate(keys.user_profile(user_id)))

@@ -34,6 +34,12 @@ class CircuitBreaker:
         self.state = State.CLOSED
         self.opened_count = 0
 
+    @property
+    def delivering(self) -> bool:
+        """Invalidations may be sent: closed, or half-open (the probe is applying what is
+        pending; with nobody else to apply it, refusing would keep the breaker open)."""
+        return self.closed or self.state is State.HALF_OPEN
+
     def failure(self) -> bool:
         """Record a failed call; True when this failure opened the breaker."""
         self.failures += 1
@@ -45,6 +51,11 @@ class CircuitBreaker:
     def trip(self) -> None:
         """Open now, whatever the failure count (a lost invalidation)."""
         self._open()
+
+    def hold(self, seconds: float) -> None:
+        """Open now, and probe no sooner than `seconds` from now (a master change)."""
+        self._open()
+        self._cooldown = max(self.base_cooldown, seconds)
 
     def probe_due(self) -> bool:
         """True (once) when an open breaker's cool-down has passed: run the probe now."""

@@ -22,10 +22,13 @@ class Family(StrEnum):
 class CacheKey:
     """A Redis key with its family and, for list pages, the owner index it is registered in.
 
-    `index` names a Redis set that holds every page key of one owner and family, so that
-    all pages can be invalidated without scanning the keyspace.
+    `index` names the Redis sorted set of the page keys of one owner and family (capped:
+    the oldest page is evicted), so that all pages can be invalidated without scanning the
+    keyspace. `cacheable` False: read straight from the loader, never stored (pages past
+    the cached range).
     """
 
     family: Family
     key: str
     index: str | None = None
+    cacheable: bool = True

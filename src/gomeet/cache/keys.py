@@ -1,19 +1,27 @@
-"""The one place where cache keys are built; user-supplied parts are normalised and encoded.
+"""The one place where cache keys are built; user-supplied parts are encoded.
 
-`search` and `sessionID` come from users: they are case-folded where the database treats
-spellings alike, and percent-encoded so that a key never holds a glob character
-(`*?[]\\`), a `:`, `%` or white space.
+`search` and `sessionID` come from users: they are percent-encoded so that a key never
+holds a glob character (`*?[]\\`), a `:`, `%` or white space. A search is keyed by its
+`gomeet.text.search_term`, which is idempotent: the term a query was built from keys as
+itself, and spellings that normalise alike share a key.
+
+List pages are bounded per owner: only pages up to `MAX_CACHED_PAGE` are cached, and each
+owner index keeps at most `CacheOptions.max_list_pages` pages (the oldest is evicted).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from urllib.parse import quote
+from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from gomeet.cache.families import CacheKey, Family
-from gomeet.text import search_term
+from gomeet.text import mask, search_term
 
 STATS_KEY = "cache:stats"
+_PUBLIC_USER = "public_user:"
+MAX_CACHED_PAGE = 10  # list pages past this one are served uncached
 _SAFE = "-._~!$&'()+,;=@"  # unreserved and sub-delims, minus anything with meaning in a key
 
 
@@ -22,8 +30,9 @@ def encode_part(value: str) -> str:
     return quote(value, safe=_SAFE)
 
 
-def normalise_search(search: str | None) -> str:
-    """Search is a case-insensitive substring match: spellings the database treats alike match."""
+def search_part(search: str | None) -> str:
+    """The key part of a search: `search_term` (idempotent, so the term the query was built
+    from keys as itself), percent-encoded."""
     return encode_part(search_term(search))
 
 
@@ -55,24 +64,46 @@ def public_user(session_id: str) -> CacheKey:
     return CacheKey(Family.PUBLIC_USER, f"public_user:{encode_part(session_id)}")
 
 
+def _page(family: Family, owner: uuid.UUID | str, key: str, page: int = 1) -> CacheKey:
+    return CacheKey(family, key, index_key(family, owner), page <= MAX_CACHED_PAGE)
+
+
 def meeting_list(host_id: uuid.UUID | str, page: int, limit: int, search: str | None) -> CacheKey:
-    key = f"meeting:list:{_id(host_id)}:page:{page}:limit:{limit}:search:{normalise_search(search)}"
-    return CacheKey(Family.MEETING_LIST, key, index_key(Family.MEETING_LIST, host_id))
+    key = f"meeting:list:{_id(host_id)}:page:{page}:limit:{limit}:search:{search_part(search)}"
+    return _page(Family.MEETING_LIST, host_id, key, page)
 
 
 def meeting_joined(user_id: uuid.UUID | str, page: int, limit: int) -> CacheKey:
     key = f"meeting:joined:{_id(user_id)}:page:{page}:limit:{limit}"
-    return CacheKey(Family.MEETING_JOINED, key, index_key(Family.MEETING_JOINED, user_id))
+    return _page(Family.MEETING_JOINED, user_id, key, page)
 
 
 def meeting_upcoming(host_id: uuid.UUID | str, limit: int) -> CacheKey:
     key = f"meeting:upcoming:{_id(host_id)}:limit:{limit}"
-    return CacheKey(Family.MEETING_UPCOMING, key, index_key(Family.MEETING_UPCOMING, host_id))
+    return _page(Family.MEETING_UPCOMING, host_id, key)
 
 
 def meeting_past(host_id: uuid.UUID | str, page: int, limit: int) -> CacheKey:
     key = f"meeting:past:{_id(host_id)}:page:{page}:limit:{limit}"
-    return CacheKey(Family.MEETING_PAST, key, index_key(Family.MEETING_PAST, host_id))
+    return _page(Family.MEETING_PAST, host_id, key, page)
+
+
+def family_of_index(index: str) -> Family | None:
+    """The family of an owner index key (`index:<family>:<owner>`)."""
+    parts = index.split(":", 2)
+    if len(parts) == 3 and parts[0] == "index":
+        try:
+            return Family(parts[1])
+        except ValueError:
+            return None
+    return None
+
+
+def display_key(name: str) -> str:
+    """The key as it may appear in logs: session IDs masked (idempotent)."""
+    if name.startswith(_PUBLIC_USER) and not name.endswith("…"):
+        return _PUBLIC_USER + mask(name[len(_PUBLIC_USER) :])
+    return name
 
 
 HOST_LIST_FAMILIES = (Family.MEETING_LIST, Family.MEETING_UPCOMING, Family.MEETING_PAST)
@@ -113,3 +144,41 @@ def family_patterns(family: Family) -> list[str]:
     if family in LIST_FAMILIES:
         patterns.append(escape_glob(f"index:{family.value}:") + "*")
     return patterns
+
+
+@dataclass(frozen=True, slots=True)
+class KeyParts:
+    """What a key was built from (`parse`): the family, the id or name it is about (an
+    owner for list pages; a flag name or session id decoded), and a page's coordinates."""
+
+    family: Family
+    subject: str
+    page: int | None = None
+    limit: int | None = None
+    search: str | None = None
+
+
+_UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+_PAGED = re.compile(rf"({_UUID}):page:(\d+):limit:(\d+)(?::search:([^:]*))?")
+_UPCOMING = re.compile(rf"({_UUID}):limit:(\d+)")
+
+
+def parse(name: str) -> KeyParts | None:
+    """The inverse of the builders above, for a key read back from Redis (the hot-key record,
+    for warming); None for anything they would not have built."""
+    family = family_of(name)
+    if family is None:
+        return None
+    rest = name[len(PREFIXES[family]) :]
+    if family in (Family.FEATURE_FLAG, Family.PUBLIC_USER):
+        return KeyParts(family, unquote(rest)) if rest and ":" not in rest else None
+    if family is Family.MEETING_UPCOMING:
+        match = _UPCOMING.fullmatch(rest)
+        return KeyParts(family, match[1], limit=int(match[2])) if match else None
+    if family in LIST_FAMILIES:
+        match = _PAGED.fullmatch(rest)
+        if match is None or (match[4] is None) != (family is not Family.MEETING_LIST):
+            return None
+        search = unquote(match[4]) if match[4] is not None else None
+        return KeyParts(family, match[1], int(match[2]), int(match[3]), search)
+    return KeyParts(family, rest) if re.fullmatch(_UUID, rest) else None

@@ -1,61 +1,104 @@
-"""CacheRepository: the spec's cache API in Python names, on top of the one fill path.
+"""CacheRepository: the spec's cache API in Python names, a façade over the engine.
 
-Services read through `get_or_load(keys.x(...), loader)` and invalidate after commit with
-`invalidate*`; `put` is write-through. The spec's `get`/`set`/`delete`/`delete_by_pattern`
-and the entity-specific `get_*`/`set_*`/`invalidate_*` are here for operators, tools and
-tests. Cache errors are counted and logged, never raised.
+Services read through `get_or_load(keys.x(...), loader)`; their writes' invalidations come
+from the app's change records (the outbox), which call `invalidate_durable`. The spec's
+`get`/`set`/`delete`/`delete_by_pattern` and the entity-specific `get_*`/`set_*`/
+`invalidate_*` are here for operators, tools and tests. Cache errors are counted and
+logged, never raised. `CacheRepository()` without an engine is a pass-through (what
+`GOMEET_CACHE=off` builds).
 """
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import Any
 
-from gomeet.cache import codec, keys
-from gomeet.cache.bus import CHANNEL, message
-from gomeet.cache.core import JSON, CacheCore, CacheOptions, Loader
+from gomeet.cache import codec, keys, monitor
+from gomeet.cache.breaker import CircuitBreaker
+from gomeet.cache.drain import DurableQueue, OutboxDrain
+from gomeet.cache.engine import CacheEngine
 from gomeet.cache.families import CacheKey, Family
-from gomeet.cache.stats import FALLBACKS, HITS, MISSES, OTHER, SETS, render, render_local
+from gomeet.cache.fill import JSON, MISSING, Loader, Missing
+from gomeet.cache.insights import read_raw
+from gomeet.cache.local import LocalTier
+from gomeet.cache.options import CacheOptions
+from gomeet.cache.stats import FALLBACKS, HITS, MISSES, OTHER, CacheStats
 
-__all__ = ["JSON", "CacheOptions", "CacheRepository", "Loader"]
+__all__ = ["JSON", "MISSING", "CacheOptions", "CacheRepository", "Loader", "Missing"]
 
 _ID = uuid.UUID | str
 
 
-class CacheRepository(CacheCore):
-    """`CacheRepository()` with no Redis is a pass-through (what `GOMEET_CACHE=off` builds)."""
+class CacheRepository:
+    def __init__(self, engine: CacheEngine | None = None) -> None:
+        self.engine = engine
+        self.enabled = engine is not None
+        self.stats = engine.stats if engine is not None else CacheStats()
+        self.breaker = engine.breaker if engine is not None else CircuitBreaker()
+        self.options = engine.options if engine is not None else CacheOptions()
+        self.l1: LocalTier | None = engine.l1 if engine is not None else None
+        # The value under a key, or its loader's result, cached (see `fill.py`): the
+        # engine's own method, the hot path without a façade hop.
+        self.get_or_load: Callable[[CacheKey, Loader], Awaitable[JSON | None]] = (
+            engine.get_or_load if engine is not None else _load
+        )
+
+    @property
+    def pending_invalidations(self) -> int:
+        return self.engine.pending if self.engine is not None else 0
+
+    async def start(self) -> None:
+        if self.engine is not None:
+            await self.engine.start()
+
+    async def aclose(self) -> None:
+        if self.engine is not None:
+            await self.engine.aclose()
+
+    async def flush_stats(self, *, force: bool = False) -> bool:
+        if self.engine is None:
+            return False
+        return await self.engine.supervisor.flush_stats(force=force)
+
+    def attach_outbox(self, queue: DurableQueue, interval: float) -> OutboxDrain | None:
+        return self.engine.attach_outbox(queue, interval) if self.engine is not None else None
 
     # ------------------------------------------------------------- core (spec)
 
     async def get(self, key: CacheKey | str) -> JSON | None:
         """The cached value, or None when absent (or Redis is unavailable)."""
         name, group, _ = _parts(key)
-        if not self.enabled:
+        engine = self.engine
+        if engine is None:
             return None
-        counts = self._counts[group]
-        if not self.breaker.closed:
+        counts = engine.meter.counts[group]
+        if not engine.breaker.closed:
             counts[FALLBACKS] += 1
-            self._maybe_probe()
+            engine.supervisor.maybe_probe()
             return None
         t0 = time.perf_counter()
         try:
-            async with self._slots:
-                raw = await self._redis.get(name)
+            raw = await engine.store.get(name)
             value = None if raw is None or codec.is_lease(raw) else codec.decode(raw)
         except Exception as exc:
-            self._failed("get", name, t0, exc, group)
+            engine.meter.failed("get", name, group, t0, exc)
             counts[FALLBACKS] += 1
             return None
-        self.breaker.failures = 0
         hit = raw is not None and not codec.is_lease(raw)
         counts[HITS if hit else MISSES] += 1
-        seconds = time.perf_counter() - t0
-        self._h_get.observe(seconds)
-        if self._log.enabled:
-            self._log.done("get", name, hit, seconds)
+        engine.meter.ok("get", name, t0, hit)
         return value
+
+    async def cached(self, key: CacheKey) -> JSON | Missing:
+        """The value when cached (this process's tier or Redis), counted as a hit; else
+        `MISSING`, counted nowhere, nothing loaded (`FillPath.cached`): a look for a
+        decision that has a safe default when the value is not cached, whose value the
+        request can use again instead of reading the key twice."""
+        if self.engine is None:
+            return MISSING
+        return await self.engine.fill.cached(key)
 
     async def set(self, key: CacheKey | str, value: JSON, ttl: float | None = None) -> bool:
         """Store `value` (TTL: `ttl` seconds, or the family's with jitter); True if stored.
@@ -63,43 +106,21 @@ class CacheRepository(CacheCore):
         Overwrites any lease, so a fill in flight cannot replace this newer value. If Redis
         cannot be reached the key is invalidated once it can, rather than left stale.
         """
-        name, group, index = _parts(key)
-        if not self.enabled:
+        name, group, _ = _parts(key)
+        engine = self.engine
+        if engine is None:
             return False
-        self._forget([name], [])
         if ttl is not None:
             ttl_ms = max(1, int(ttl * 1000))
         elif group == OTHER:
             raise ValueError(f"set({name!r}): a key outside the cache families needs a ttl")
         else:
-            ttl_ms = self._ttl(group, value is None)
-        if not self.breaker.closed:
-            self._defer([name], [])
-            self._maybe_probe()
-            return False
+            ttl_ms = engine.fill.ttl(group, value is None)
         data = codec.encode(value, self.options.compress_min_bytes)
-        steps: list[list[tuple[str, tuple[Any, ...], dict[str, Any]]]] = [
-            [("set", (name, data), {"px": ttl_ms})]
-        ]
-        if index is not None:
-            index_ms = self._ttl_ms[group] + self._lease_ms
-            steps.append([("sadd", (index, name), {}), ("pexpire", (index, index_ms), {})])
-        steps.append([("publish", (CHANNEL, message(self.origin, [name], [], False)), {})])
-        t0 = time.perf_counter()
-        try:
-            async with self._slots:
-                await self._run_steps(steps)
-        except Exception as exc:
-            self._failed("set", name, t0, exc, group)
-            self._defer([name], [])
-            return False
-        self.breaker.failures = 0
-        self._counts[group][SETS] += 1
-        seconds = time.perf_counter() - t0
-        self._h_set.observe(seconds)
-        if self._log.enabled:
-            self._log.done("set", name, False, seconds)
-        return True
+        page = engine.fill.page(key) if isinstance(key, CacheKey) else None
+        return await engine.invalidator.set_value(
+            name, group, data, ttl_ms, page, engine.fill.ttl_ms
+        )
 
     async def delete(self, key: CacheKey | str) -> bool:
         """Delete one key (voiding any fill in flight); True if it existed."""
@@ -110,7 +131,9 @@ class CacheRepository(CacheCore):
 
         Escape literal parts with `keys.escape_glob`. Returns the number of keys deleted.
         """
-        return await self.delete_pattern(pattern)
+        if self.engine is None:
+            return 0
+        return await self.engine.invalidator.delete_pattern(pattern)
 
     async def flush(self, family: Family | None = None) -> int:
         """Delete every cached key of one family (list-page indexes included), or of all."""
@@ -118,18 +141,15 @@ class CacheRepository(CacheCore):
         deleted = 0
         for f in families:
             for pattern in keys.family_patterns(f):
-                deleted += await self.delete_pattern(pattern)
+                deleted += await self.delete_by_pattern(pattern)
         return deleted
 
     async def inspect(self, name: str) -> dict[str, Any]:
         """An entry as operators see it (`gomeet cache get KEY`): decoded value, kind, TTL."""
-        if not self.enabled:
+        if self.engine is None:
             return {"key": name, "exists": False, "error": "cache disabled"}
         try:
-            async with self._slots:
-                (raw,), (pttl,) = await self._run_steps(
-                    [[("get", (name,), {})], [("pttl", (name,), {})]]
-                )
+            raw, pttl = await self.engine.store.entry(name)
         except Exception as exc:
             return {"key": name, "exists": False, "error": f"{type(exc).__name__}: {exc}"}
         if raw is None:
@@ -149,13 +169,24 @@ class CacheRepository(CacheCore):
             "error": None,
         }
 
-    # ---------------------------------------------------------- read-through
-
     async def put(self, key: CacheKey, value: JSON) -> None:
-        """Write-through after a committed change (feature flags)."""
+        """Write-through of a committed value."""
         await self.set(key, value)
 
     # ---------------------------------------------------------- invalidation
+
+    async def invalidate_names(self, names: Iterable[str], indexes: Iterable[str] = ()) -> int:
+        """Delete keys and every page of the given owner indexes; void fills in flight.
+        The number deleted; a failed one is kept in memory and replayed."""
+        if self.engine is None:
+            return 0
+        return await self.engine.invalidate(list(names), list(indexes))
+
+    async def invalidate_durable(self, names: Sequence[str], indexes: Sequence[str]) -> bool:
+        """The same for a caller that keeps it durably (the outbox) until this returns True."""
+        if self.engine is None:
+            return True
+        return await self.engine.invalidate_durable(names, indexes)
 
     async def invalidate(self, *cache_keys: CacheKey) -> None:
         """Delete these keys now and void any fill in flight for them."""
@@ -166,12 +197,9 @@ class CacheRepository(CacheCore):
         cache_keys: Iterable[CacheKey] = (),
         owner_lists: Iterable[tuple[Family, uuid.UUID]] = (),
     ) -> None:
-        """Everything one write invalidates, at once: these keys and every list page of
-        these (family, owner) pairs. Two round trips (the indexes' members, then one
-        SREM/UNLINK/PUBLISH pipeline) however many keys and owners; one without lists."""
-        names = list(dict.fromkeys(k.key for k in cache_keys))
-        indexes = list(dict.fromkeys(keys.index_key(f, owner) for f, owner in owner_lists))
-        await self.invalidate_names(names, indexes)
+        """These keys and every list page of these (family, owner) pairs, in one round trip."""
+        names = [k.key for k in cache_keys]
+        await self.invalidate_names(names, [keys.index_key(f, o) for f, o in owner_lists])
 
     async def invalidate_owner_lists(self, family: Family, owner_id: uuid.UUID) -> None:
         """Delete every list page of one owner in one family (via its index, no SCAN)."""
@@ -274,82 +302,53 @@ class CacheRepository(CacheCore):
     # ------------------------------------------------------------ monitoring
 
     async def get_cache_stats(self) -> dict[str, Any]:
-        """`cache:stats` summed over every instance (this one flushed first), with ratios.
+        """`cache:stats` summed over every instance (this one flushed first), with ratios
+        and the analytics (`monitor.py`); this instance's own counts when Redis cannot be
+        read (`source: local`)."""
+        return await monitor.cache_stats(self)
 
-        When Redis cannot be read, this instance's own counts (`source: local`).
-        """
-        out: dict[str, Any]
-        if self.enabled and self.breaker.closed:
-            await self.flush_stats()
-            try:
-                async with self._slots:
-                    raw = await self._redis.hgetall(keys.STATS_KEY)
-                out = render(raw)
-                out["source"] = "redis"
-            except Exception as exc:
-                self._failed("get", keys.STATS_KEY, time.perf_counter(), exc, None)
-                out = render_local(self.stats)
-                out["source"] = "local"
-        else:
-            out = render_local(self.stats)
-            out["source"] = "local"
-        out["enabled"] = self.enabled
-        out["circuit"] = self.breaker.state.value
-        out["pendingInvalidations"] = self.pending_invalidations
-        return out
+    async def get_dashboard(self) -> dict[str, Any]:
+        """The stats, the time series for charts and every instance's state."""
+        return await monitor.dashboard(self)
+
+    # ------------------------------------------------------------- TTL advice
+
+    async def apply_ttl(self, family: Family, seconds: float | None, by: str) -> dict[str, Any]:
+        """Apply a family's TTL advice (or `seconds`, within its bounds) on every instance;
+        the decision record. Raises `TtlOutOfBounds`, or RuntimeError with the cache off."""
+        engine = self._running()
+        reason = "set by an operator"
+        if seconds is None:
+            advice = (await engine.advices())[family.value]
+            seconds, reason = advice.recommended, advice.reason
+        return await engine.tuning.apply(family.value, seconds, by, reason)
+
+    async def revert_ttl(self, family: Family, by: str) -> dict[str, Any]:
+        """Back to the configured TTL on every instance (the auto-tuner then leaves it)."""
+        return await self._running().tuning.revert(family.value, by)
+
+    def _running(self) -> CacheEngine:
+        if self.engine is None:
+            raise RuntimeError("the cache is off")
+        return self.engine
+
+    async def hot_key_names(self, limit: int) -> list[str]:
+        """The hottest keys as stored (unmasked: for warming, never for display)."""
+        if self.engine is None:
+            return []
+        raw = await read_raw(self.engine.store, hot=limit, slots=0)
+        return [name for name, _ in raw["hot"]]
 
     async def health_check(self) -> dict[str, Any]:
         """Connectivity and a write/read/delete round trip on a key unique to this probe.
 
         Runs even when the breaker is open (it is a probe). `status`: ok, down or disabled.
         """
-        base: dict[str, Any] = {
-            "circuit": self.breaker.state.value,
-            "pendingInvalidations": self.pending_invalidations,
-            "l1": {
-                "enabled": self.l1 is not None,
-                "live": self._l1_live,
-                "items": len(self.l1) if self.l1 is not None else 0,
-            },
-        }
-        if not self.enabled:
-            return {"status": "disabled", "latencyMs": None, "error": None, **base}
-        name = f"cache:health:{uuid.uuid4().hex}"
-        token = uuid.uuid4().hex.encode()
-        error: str | None = None
-        written = False
-        t0 = time.perf_counter()
-        try:
-            async with self._slots:
-                (ok,), (got,), (removed,), (left,) = await self._run_steps(
-                    [
-                        [("set", (name, token), {"px": 10_000})],
-                        [("get", (name,), {})],
-                        [("unlink", (name,), {})],
-                        [("exists", (name,), {})],
-                    ]
-                )
-            written = True
-            if not ok or got != token:
-                error = "read back a different value than written"
-            elif removed != 1 or left:
-                error = "the probe key could not be deleted"
-        except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-        seconds = time.perf_counter() - t0
-        if error and written:
-            await self._try_unlink(name)
-        self.stats.ops["health_check"].observe(seconds)
-        if error:
-            self._log.failed("health_check", name, seconds, error)
-        elif self._log.enabled:
-            self._log.done("health_check", name, True, seconds)
-        return {
-            "status": "down" if error else "ok",
-            "latencyMs": round(seconds * 1000, 3),
-            "error": error,
-            **base,
-        }
+        return await monitor.health_check(self)
+
+
+async def _load(_: CacheKey, loader: Loader) -> JSON | None:
+    return await loader()
 
 
 def _parts(key: CacheKey | str) -> tuple[str, str, str | None]:

@@ -112,7 +112,7 @@ def _figures(values: Mapping[str, int], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def render(raw: Mapping[bytes | str, bytes | str]) -> dict[str, Any]:
+def render(raw: Mapping[Any, Any]) -> dict[str, Any]:
     """The API shape of a `cache:stats` hash (HGETALL)."""
     values: dict[str, int] = {}
     last_updated: str | None = None

@@ -23,3 +23,17 @@ class FeatureFlagOut(CamelModel):
     enabled: bool
     description: str | None
     updated_at: datetime
+
+
+class FlagResultOut(CamelModel):
+    flag_name: str
+    success: bool
+    error: str | None = None
+
+
+class FlagBatchOut(CamelModel):
+    """`data` of `/feature-flags/batch-set`: valid items applied, the others reported."""
+
+    success_count: int
+    error_count: int
+    results: list[FlagResultOut]

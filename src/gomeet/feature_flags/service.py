@@ -3,9 +3,9 @@
 Caching: `GET /feature-flags/{flag}` reads through `feature_flag:{name}`. `/config` and
 `/all` read every flag from the database in one query (a tiny table), so they can never
 disagree with it; the per-flag keys also back the `/config` fallback. Writes go to the
-database, then, after the commit, to the cache (write-through): invalidate (which voids
-any fill that read the old row), put the committed value, and re-read the rows: a value
-overtaken by a concurrent write is dropped instead of left behind.
+database and record a `FlagChanged`; after the commit the key is invalidated (which voids
+any fill that read the old row) and filled again through `get` (write-through, under a
+lease: a value overtaken by a concurrent write is never stored), see `gomeet.consistency`.
 
 With the database failing, `/config` serves each known flag from the cache if it holds
 it, otherwise its default (KNOWN_FLAG_DEFAULTS), and logs a warning.
@@ -16,11 +16,13 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import structlog
 
 from gomeet.cache import CacheRepository, keys
+from gomeet.changes import FlagChanged
 from gomeet.db import DATABASE_UNAVAILABLE_ERRORS, UnitOfWork
 from gomeet.errors import NotFound, ValidationFailed
 from gomeet.feature_flags.models import FLAG_NAME_PATTERN, KNOWN_FLAG_DEFAULTS
@@ -71,7 +73,11 @@ class FeatureFlagService:
     def __init__(self, *, uow: UnitOfWork, cache: CacheRepository) -> None:
         self.uow = uow
         self.cache = cache
-        self.repo = FeatureFlagRepository(uow.session)
+
+    @cached_property
+    def repo(self) -> FeatureFlagRepository:
+        """Made on first use: the unit of work opens its session for the first query only."""
+        return FeatureFlagRepository(self.uow.session)
 
     async def config(self) -> dict[str, bool]:
         """`{name: enabled}` for every flag, known flags missing from the database defaulted."""
@@ -123,7 +129,7 @@ class FeatureFlagService:
 
     async def set(self, item: FlagSetRequest, admin_id: uuid.UUID) -> JSON:
         value = await self._apply(item, admin_id)
-        self._write_through_after_commit({item.flag_name: value})
+        self.uow.record(FlagChanged(item.flag_name))
         log.info("feature_flag_set", flag=item.flag_name, enabled=item.enabled, by=str(admin_id))
         return value
 
@@ -138,8 +144,7 @@ class FeatureFlagService:
                 results.append({"flagName": item.flag_name, "success": False, "error": exc.message})
             else:
                 results.append({"flagName": item.flag_name, "success": True})
-        if written:
-            self._write_through_after_commit(written)
+        self.uow.record(*(FlagChanged(name) for name in written))
         log.info("feature_flags_batch_set", flags=sorted(written), by=str(admin_id))
         successes = sum(1 for r in results if r["success"])
         return {
@@ -147,16 +152,3 @@ class FeatureFlagService:
             "errorCount": len(results) - successes,
             "results": results,
         }
-
-    def _write_through_after_commit(self, values: dict[str, JSON]) -> None:
-        async def write() -> None:
-            cache_keys = {name: keys.feature_flag(name) for name in values}
-            await self.cache.invalidate(*cache_keys.values())
-            for name, value in values.items():
-                await self.cache.put(cache_keys[name], value)
-            current = {row.name: _to_json(row) for row in await self.repo.current(values)}
-            overtaken = [cache_keys[n] for n, v in values.items() if current.get(n) != v]
-            if overtaken:
-                await self.cache.invalidate(*overtaken)
-
-        self.uow.after_commit(write)

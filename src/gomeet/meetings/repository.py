@@ -3,27 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Select, case, delete, func, or_, select, update
+from sqlalchemy import Select, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
-from gomeet.auth.models import User
-from gomeet.db import dialect_insert, utcnow
+from gomeet.db import dialect_insert, folded, utcnow
 from gomeet.meetings.models import Meeting, Participant
 
-
-@dataclass(frozen=True, slots=True)
-class Footprint:
-    """Who and what a set of meetings shows up for: the owners of every cached value."""
-
-    meeting_ids: set[uuid.UUID] = field(default_factory=set)
-    host_ids: set[uuid.UUID] = field(default_factory=set)
-    participant_user_ids: set[uuid.UUID] = field(default_factory=set)
+AnySelect = TypeVar("AnySelect", bound=Select[Any])
 
 
 class MeetingRepository:
@@ -33,13 +23,18 @@ class MeetingRepository:
     # -- meetings -------------------------------------------------------------------------
 
     @staticmethod
-    def _with_relations(stmt: Select[Meeting]) -> Select[Meeting]:
+    def _with_relations(stmt: AnySelect) -> AnySelect:
         return stmt.options(joinedload(Meeting.host), selectinload(Meeting.participants))
 
     async def get(self, meeting_id: uuid.UUID) -> Meeting | None:
-        """The meeting with its host and participants loaded."""
-        stmt = self._with_relations(select(Meeting).where(Meeting.id == meeting_id))
-        return (await self.session.scalars(stmt)).one_or_none()
+        """The meeting with its host and participants loaded, in one statement (both joined:
+        one meeting's few participant rows cost less than a second round trip)."""
+        stmt = (
+            select(Meeting)
+            .where(Meeting.id == meeting_id)
+            .options(joinedload(Meeting.host), joinedload(Meeting.participants))
+        )
+        return (await self.session.scalars(stmt)).unique().one_or_none()
 
     async def exists(self, meeting_id: uuid.UUID) -> bool:
         stmt = select(Meeting.id).where(Meeting.id == meeting_id)
@@ -55,12 +50,23 @@ class MeetingRepository:
     async def _page(
         self, stmt: Select[Meeting], page: int, limit: int
     ) -> tuple[list[Meeting], int]:
-        count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
-        total = (await self.session.scalar(count_stmt)) or 0
-        rows = await self.session.scalars(
-            self._with_relations(stmt).limit(limit).offset((page - 1) * limit)
+        """One page and the total: the total rides on the page's rows (`count(*) OVER ()`,
+        computed before LIMIT), so a page costs one statement (and the participants' select-in
+        load) instead of two; only a page past the end, which has no row to carry it,
+        counts separately."""
+        total_column = func.count().over().label("total")
+        result = await self.session.execute(
+            self._with_relations(stmt.add_columns(total_column))
+            .limit(limit)
+            .offset((page - 1) * limit)
         )
-        return list(rows), total
+        rows = result.unique().all()
+        if rows:
+            return [row[0] for row in rows], int(rows[0][1])
+        if page == 1:
+            return [], 0
+        count_stmt = select(func.count()).select_from(stmt.order_by(None).subquery())
+        return [], (await self.session.scalar(count_stmt)) or 0
 
     async def page_hosted(
         self, host_id: uuid.UUID, page: int, limit: int, search: str
@@ -69,7 +75,7 @@ class MeetingRepository:
         case-insensitive substring, `%` and `_` literal."""
         stmt = select(Meeting).where(Meeting.host_id == host_id)
         if search:
-            stmt = stmt.where(func.lower(Meeting.name).contains(search, autoescape=True))
+            stmt = stmt.where(folded(self.session, Meeting.name).contains(search, autoescape=True))
         stmt = stmt.order_by(Meeting.created_at.desc(), Meeting.id)
         return await self._page(stmt, page, limit)
 
@@ -173,41 +179,26 @@ class MeetingRepository:
         participant: Participant = result.one()
         return participant
 
-    async def refresh_user_copies(self, user_id: uuid.UUID) -> None:
-        """Copy the user's current username and avatar into their participant rows."""
-        user = select(User).where(User.id == user_id)
-        await self.session.execute(
-            update(Participant)
-            .where(Participant.user_id == user_id)
-            .values(
-                name=user.with_only_columns(User.username).scalar_subquery(),
-                avatar_url=user.with_only_columns(User.avatar_url).scalar_subquery(),
-            )
+    async def participant(self, participant_id: uuid.UUID) -> Participant:
+        """One row as it reads now (its shown name and avatar included)."""
+        stmt = select(Participant).where(Participant.id == participant_id)
+        result = await self.session.scalars(stmt, execution_options={"populate_existing": True})
+        return result.one()
+
+    async def lock_for_delete(
+        self, meeting_id: uuid.UUID
+    ) -> tuple[uuid.UUID, tuple[uuid.UUID, ...]] | None:
+        """Lock the meeting's row (FOR UPDATE: no join can commit until this transaction
+        ends, joins take a key-share lock on it), then read who it shows up for: its host
+        and its participating users. None if it is gone."""
+        host = await self.session.scalar(
+            select(Meeting.host_id).where(Meeting.id == meeting_id).with_for_update()
         )
-
-    # -- cache footprint ------------------------------------------------------------------
-
-    @staticmethod
-    def involving_user(user_id: uuid.UUID) -> ColumnElement[bool]:
-        """Meetings the user hosts or has a participant row in."""
-        joined = select(Participant.meeting_id).where(Participant.user_id == user_id)
-        return or_(Meeting.host_id == user_id, Meeting.id.in_(joined))
-
-    async def footprint(self, where: ColumnElement[bool]) -> Footprint:
-        """The meetings matching `where`, their hosts and their participating users."""
-        meetings = (
-            await self.session.execute(select(Meeting.id, Meeting.host_id).where(where))
-        ).all()
-        users: Sequence[uuid.UUID | None] = (
-            await self.session.scalars(
-                select(Participant.user_id)
-                .distinct()
-                .join(Meeting, Meeting.id == Participant.meeting_id)
-                .where(where, Participant.user_id.is_not(None))
-            )
-        ).all()
-        return Footprint(
-            meeting_ids={m.id for m in meetings},
-            host_ids={m.host_id for m in meetings},
-            participant_user_ids={u for u in users if u is not None},
+        if host is None:
+            return None
+        users = await self.session.scalars(
+            select(Participant.user_id)
+            .where(Participant.meeting_id == meeting_id, Participant.user_id.is_not(None))
+            .distinct()
         )
+        return host, tuple(u for u in users if u is not None)

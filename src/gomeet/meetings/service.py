@@ -1,9 +1,10 @@
-"""Meeting rules: who may read or change a meeting, joins and leaves, and what they invalidate.
+"""Meeting rules: who may read or change a meeting, joins and leaves.
 
 Reads go through the cache (`get_or_load`) and return the JSON the endpoint sends;
 authorization is checked on that JSON, so a hit is refused exactly like a miss. Writes
-`flush()`; the request's unit of work commits and then runs the invalidations registered
-by `_invalidate_after_commit`, the one place that knows which cached values show a meeting.
+`flush()` and record what they changed (`gomeet.changes`); the request's unit of work
+commits, and the cached values the change makes stale are invalidated from there
+(`gomeet.consistency`): no service lists cache keys.
 
 Who counts as a participant: anyone with a participant row, active or not. Someone who
 left a meeting may still read it (its details and participants) and sees it in their
@@ -12,15 +13,15 @@ joined list; only the host may change it.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Awaitable, Callable
+from functools import cached_property
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement
 from sqlalchemy.exc import IntegrityError
 
-from gomeet.cache import CacheKey, CacheRepository, Family, keys
+from gomeet.cache import CacheKey, CacheRepository, keys
+from gomeet.changes import MeetingChanged, MeetingDeleted, MembershipChanged
 from gomeet.db import UnitOfWork, utcnow
 from gomeet.errors import Forbidden, NotFound
 from gomeet.meetings.models import Meeting, Participant
@@ -76,32 +77,11 @@ class MeetingService:
     def __init__(self, uow: UnitOfWork, cache: CacheRepository) -> None:
         self.uow = uow
         self.cache = cache
-        self.repo = MeetingRepository(uow.session)
 
-    # -- invalidation ---------------------------------------------------------------------
-
-    async def _invalidate_after_commit(self, where: ColumnElement[bool]) -> None:
-        """Register, to run after the commit, the invalidation of every cached value that
-        shows a meeting matching `where`: its details and participant list, every list of
-        its host (lists embed meetings), and the joined lists of its participating users.
-
-        Call it after a change has been flushed (the footprint includes a new participant)
-        and before a delete (the footprint must still see the rows).
-        """
-        footprint = await self.repo.footprint(where)
-        cache_keys = [
-            key
-            for meeting_id in footprint.meeting_ids
-            for key in (keys.meeting_details(meeting_id), keys.participant_list(meeting_id))
-        ]
-        owner_lists = [
-            *((family, host) for host in footprint.host_ids for family in keys.HOST_LIST_FAMILIES),
-            *((Family.MEETING_JOINED, user) for user in footprint.participant_user_ids),
-        ]
-        # One action (two Redis round trips) per write, however many participants it has.
-        self.uow.after_commit(
-            functools.partial(self.cache.invalidate_many, cache_keys, owner_lists)
-        )
+    @cached_property
+    def repo(self) -> MeetingRepository:
+        """Made on first use: the unit of work opens its session for the first query only."""
+        return MeetingRepository(self.uow.session)
 
     # -- reads ----------------------------------------------------------------------------
 
@@ -127,9 +107,10 @@ class MeetingService:
 
     async def _participants(self, meeting_id: uuid.UUID) -> list[JSON]:
         async def load() -> list[JSON] | None:
-            if not await self.repo.exists(meeting_id):
+            rows = await self.repo.participants(meeting_id)
+            if not rows and not await self.repo.exists(meeting_id):  # a second query only then
                 return None
-            return [_participant_json(p) for p in await self.repo.participants(meeting_id)]
+            return [_participant_json(p) for p in rows]
 
         rows = await self._read(keys.participant_list(meeting_id), load)
         if rows is None:
@@ -149,6 +130,10 @@ class MeetingService:
     async def public_participants(self, meeting_id: uuid.UUID) -> list[JSON]:
         rows = await self._participants(meeting_id)
         return [PublicParticipantOut.model_validate(p).to_json() for p in rows]
+
+    async def host_of(self, meeting_id: uuid.UUID) -> uuid.UUID:
+        """The host's id, from the cached details; MeetingNotFound for no such meeting."""
+        return uuid.UUID((await self._details(meeting_id))["hostId"])
 
     async def list_hosted(self, host_id: uuid.UUID, page: int, limit: int, search: str) -> JSON:
         search = search_term(search)  # once: the query and the key use the same text
@@ -200,13 +185,19 @@ class MeetingService:
         return meeting
 
     async def create(self, host_id: uuid.UUID, body: MeetingCreate) -> JSON:
-        meeting = Meeting(name=body.name, start_time=body.start_time, host_id=host_id)
+        meeting = Meeting(
+            name=body.name,
+            description=body.description,
+            start_time=body.start_time,
+            duration=body.duration,
+            host_id=host_id,
+        )
         meeting.participants = [
             Participant(name=p.name, avatar_url=p.avatar_url) for p in body.participants
         ]
         self.repo.add(meeting)
         await self.uow.session.flush()
-        await self._invalidate_after_commit(Meeting.id == meeting.id)
+        self.uow.record(MeetingChanged(meeting.id))
         created = await self.repo.get(meeting.id)
         assert created is not None
         return _meeting_json(created)
@@ -217,6 +208,11 @@ class MeetingService:
             meeting.name = body.name
         if body.start_time is not None:
             meeting.start_time = body.start_time
+        given = body.model_fields_set
+        if "description" in given:
+            meeting.description = body.description
+        if "duration" in given:
+            meeting.duration = body.duration
         return await self._save(meeting)
 
     async def set_active(self, meeting_id: uuid.UUID, user_id: uuid.UUID, active: bool) -> JSON:
@@ -228,13 +224,18 @@ class MeetingService:
     async def _save(self, meeting: Meeting) -> JSON:
         if self.uow.session.is_modified(meeting):
             await self.uow.session.flush()
-            await self._invalidate_after_commit(Meeting.id == meeting.id)
+            self.uow.record(MeetingChanged(meeting.id))
         return _meeting_json(meeting)
 
     async def delete(self, meeting_id: uuid.UUID, user_id: uuid.UUID) -> None:
         await self._hosted(meeting_id, user_id)
-        await self._invalidate_after_commit(Meeting.id == meeting_id)  # before the rows go
+        # Who it showed up for, read under its row lock: nothing is left after the commit.
+        audience = await self.repo.lock_for_delete(meeting_id)
+        if audience is None:
+            raise MeetingNotFound()
+        host_id, user_ids = audience
         await self.repo.delete(meeting_id)
+        self.uow.record(MeetingDeleted(meeting_id, host_id, user_ids))
 
     # -- joins and leaves -----------------------------------------------------------------
 
@@ -260,8 +261,8 @@ class MeetingService:
             )
         except IntegrityError:  # the meeting was deleted since the check above
             raise MeetingNotFound() from None
-        await self._invalidate_after_commit(Meeting.id == meeting_id)
-        return _participant_json(participant)
+        self.uow.record(MembershipChanged(meeting_id, user_id, public_user_id))
+        return _participant_json(await self.repo.participant(participant.id))
 
     async def _leave(
         self,
@@ -282,13 +283,13 @@ class MeetingService:
             participant.is_active = False
             participant.left_at = utcnow()
             await self.uow.session.flush()
-            await self._invalidate_after_commit(Meeting.id == meeting_id)
-        return _participant_json(participant)
+            self.uow.record(MembershipChanged(meeting_id, user_id, public_user_id))
+        return _participant_json(await self.repo.participant(participant.id))
 
     async def join(
         self, meeting_id: uuid.UUID, user_id: uuid.UUID, name: str, avatar_url: str | None
     ) -> JSON:
-        """The user joins under their current username and avatar (copied into the row)."""
+        """The user joins (the row always shows their current username and avatar)."""
         return await self._join(meeting_id, name=name, avatar_url=avatar_url, user_id=user_id)
 
     async def leave(self, meeting_id: uuid.UUID, user_id: uuid.UUID) -> JSON:
@@ -305,10 +306,3 @@ class MeetingService:
         self, meeting_id: uuid.UUID, public_user_id: uuid.UUID
     ) -> dict[str, Any]:
         return await self._leave(meeting_id, public_user_id=public_user_id)
-
-    async def refresh_user_copies(self, user_id: uuid.UUID) -> None:
-        """After a profile change (same transaction, user row flushed): refresh the name and
-        avatar copies in the user's participant rows and invalidate every cached value that
-        embeds the user, as host or as participant."""
-        await self.repo.refresh_user_copies(user_id)
-        await self._invalidate_after_commit(self.repo.involving_user(user_id))

@@ -14,10 +14,15 @@ import sys
 import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
+from gomeet.text import mask
+
 _SECRET_FIELDS = re.compile(r"pass(word)?|secret|token|authorization|session_?id|cookie", re.I)
 # Paths that end in a secret: the guest session id of `/public-users/session/{id}` (which
 # may itself hold `/`).
 _SECRET_PATH_SEGMENT = re.compile(r"(/session/)(.+)")
+# A path's query string, as the server's own records write it (uvicorn logs a WebSocket
+# handshake as `"WebSocket /api/v1/ws/meetings/…?token=…&sessionId=…" [accepted]`).
+_QUERY_STRING = re.compile(r"(/[^\s?\"']*)\?[^\s\"']*")
 
 
 _QUIET_LOGGERS = ("httpx", "httpcore", "aiosqlite", "asyncio")
@@ -41,11 +46,6 @@ class JsonSink:
 
 
 json_sink: JsonSink | None = None  # set by configure_logging when LOG_FORMAT=json
-
-
-def mask(value: str, visible: int = 4) -> str:
-    """`abcd…` style masking for identifiers that must stay recognisable but not reusable."""
-    return value[:visible] + "…" if len(value) > visible else "…"
 
 
 def redact_path(path: str) -> str:
@@ -83,6 +83,31 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """The standard library's records, rendered by structlog."""
 
 
+def _without_query(value: object) -> object:
+    return _QUERY_STRING.sub(r"\1", value) if isinstance(value, str) and "?" in value else value
+
+
+# uvicorn's WebSocket protocols log this error after every handshake refused with a
+# denial response (they test for a completed handshake before the connection is marked
+# lost); the signaling endpoint always accepts, refuses or raises, so it is noise.
+_DENIAL_NOISE = "ASGI callable returned without completing handshake."
+
+
+class _DropQueryStrings(logging.Filter):
+    """Query strings out of the standard library's records: the signaling handshake
+    carries the access token and the guest session id there (CONTRACT §6.11)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg == _DENIAL_NOISE and record.name == "uvicorn.error":
+            return False
+        record.msg = _without_query(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(_without_query(arg) for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {k: _without_query(v) for k, v in record.args.items()}
+        return True
+
+
 def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     renderer: Processor = (
         structlog.processors.JSONRenderer()
@@ -108,6 +133,7 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     live: list[Processor] = structlog.get_config()["processors"]
     json_sink = JsonSink(live, renderer) if fmt == "json" else None
     handler = _StdoutHandler(_Stdout())
+    handler.addFilter(_DropQueryStrings())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
@@ -124,6 +150,10 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric_level)
+    # The server's records are cleaned at the source, for every handler (tests' too).
+    server_log = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _DropQueryStrings) for f in server_log.filters):
+        server_log.addFilter(_DropQueryStrings())
     # uvicorn's own access log is off (`serve` passes access_log=False); ours is richer.
     logging.getLogger("uvicorn.access").disabled = True
     # Chatty libraries whose debug/info lines carry URLs or SQL parameters: warnings only.

@@ -19,6 +19,9 @@ HTTP (`HttpMetrics`, fed by `ObservabilityMiddleware`), counted the same way:
   unknown path; a 429 of the rate limiter, which answers before routing); methods outside
   the standard ones are `OTHER`, so the label sets stay bounded.
 - `gomeet_http_request_seconds{method, route}`: histogram of request duration.
+
+Plus prometheus_client's standard process (`process_*`) and Python (`python_*`) collectors.
+With `gomeet serve --workers N`, `workers.WorkerMetrics` sums every worker's figures.
 """
 
 from __future__ import annotations
@@ -27,7 +30,14 @@ from collections import defaultdict
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeMetricFamily,
@@ -49,13 +59,17 @@ from gomeet.cache.stats import (
 )
 
 if TYPE_CHECKING:
-    from gomeet.cache.core import CacheCore
+    from gomeet.cache import CacheRepository
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
 def create_registry() -> CollectorRegistry:
-    return CollectorRegistry(auto_describe=True)
+    """A registry with the standard process and Python collectors (CONTRACT §5)."""
+    registry = CollectorRegistry(auto_describe=True)
+    for standard in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR):
+        registry.register(standard)
+    return registry
 
 
 def render(registry: CollectorRegistry) -> bytes:
@@ -64,7 +78,7 @@ def render(registry: CollectorRegistry) -> bytes:
 
 
 class CacheCollector(Collector):
-    def __init__(self, cache: CacheCore) -> None:
+    def __init__(self, cache: CacheRepository) -> None:
         self._cache = cache
 
     def describe(self) -> Iterator[Metric]:

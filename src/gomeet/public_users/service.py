@@ -1,30 +1,34 @@
 """Public (guest) users: identified by a client-chosen session id, which is a secret.
 
-Reads by session go through the `public_user` cache family; creates and renames
-invalidate that key after the commit. Session ids only reach logs masked.
+Reads by session go through the `public_user` cache family; creates and renames record a
+`GuestChanged`, which invalidates that key and every meeting the guest takes part in after
+the commit. Session ids only reach logs masked.
 """
 
 from __future__ import annotations
 
 import uuid
+from functools import cached_property
 from typing import Any
 
 import structlog
 
 from gomeet.cache import CacheRepository, keys
+from gomeet.changes import GuestChanged
 from gomeet.db import UnitOfWork
 from gomeet.errors import NotFound, parse_uuid
 from gomeet.meetings.service import MeetingService
-from gomeet.observability.logging import mask
 from gomeet.public_users.models import PublicUser
 from gomeet.public_users.repository import PublicUserRepository
 from gomeet.public_users.schemas import PublicUserOut
+from gomeet.text import mask
 
 log = structlog.get_logger("gomeet.public_users")
 
 
 class PublicUserNotFound(NotFound):
-    code = "PUBLIC_USER_NOT_FOUND"
+    """Code `NOT_FOUND`: the web client tests for exactly that to treat a session as new."""
+
     message = "Public user not found"
 
 
@@ -36,16 +40,16 @@ class PublicUserService:
     def __init__(self, *, uow: UnitOfWork, cache: CacheRepository) -> None:
         self.uow = uow
         self.cache = cache
-        self.repo = PublicUserRepository(uow.session)
 
-    def _invalidate_after_commit(self, session_id: str) -> None:
-        key = keys.public_user(session_id)
-        self.uow.after_commit(lambda: self.cache.invalidate(key))
+    @cached_property
+    def repo(self) -> PublicUserRepository:
+        """Made on first use: the unit of work opens its session for the first query only."""
+        return PublicUserRepository(self.uow.session)
 
     async def create(self, session_id: str, name: str) -> tuple[dict[str, Any], bool]:
         """The public user of this session, created or renamed; True when created."""
         row, created = await self.repo.upsert(session_id, name)
-        self._invalidate_after_commit(session_id)
+        self.uow.record(GuestChanged(row.id))
         log.info(
             "public_user_created" if created else "public_user_renamed",
             session_id=mask(session_id),
@@ -69,7 +73,7 @@ class PublicUserService:
         row = await self.repo.rename(session_id, name)
         if row is None:
             raise PublicUserNotFound()
-        self._invalidate_after_commit(session_id)
+        self.uow.record(GuestChanged(row.id))
         return _to_json(row)
 
     async def _guest(self, session_id: str, meeting_id: str) -> tuple[PublicUser, uuid.UUID]:
@@ -82,8 +86,7 @@ class PublicUserService:
         return row, parsed
 
     async def join_meeting(self, session_id: str, meeting_id: str) -> dict[str, Any]:
-        """The guest joins under their current name; the participant-related cache
-        invalidations are MeetingService's."""
+        """The guest joins (their row shows their current name)."""
         guest, parsed = await self._guest(session_id, meeting_id)
         meetings = MeetingService(self.uow, self.cache)
         return await meetings.join_as_guest(parsed, guest.id, guest.name)

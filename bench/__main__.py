@@ -1,0 +1,5 @@
+"""`python -m bench`: the benchmark harness."""
+
+from bench.cli import main
+
+main()
