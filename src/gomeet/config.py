@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     # not look like a dead Redis (a refused connection still fails at once).
     redis_connect_timeout: Duration = 1.0
     redis_max_connections: int = Field(default=64, ge=1)
+    # Opened at start-up (on each primary of a cluster), as a running server has them: a
+    # burst right after a start then sets up no connection (each set-up is loop time).
+    redis_warm_connections: int = Field(default=64, ge=0)
 
     gomeet_cache: bool = True
     gomeet_cache_l1: bool = False

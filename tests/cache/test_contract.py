@@ -8,8 +8,9 @@ Guarantees, on each: the fill path (a miss loads once, later reads hit; the stor
 plain JSON; TTLs within 10 % below nominal); owner-index invalidation (a cluster keeps an
 index and its pages in other slots); leases (a fill that read the database before an
 invalidation never stores); stampede (concurrent readers of one key on two instances, one
-load); the in-process tier's invalidation over pub/sub; pattern deletion; the health
-probe; exact stats summed over two instances in `cache:stats`.
+load; a burst right after start sets up no connection); the in-process tier's
+invalidation over pub/sub; pattern deletion; the health probe; exact stats summed over two
+instances in `cache:stats`.
 """
 
 from __future__ import annotations
@@ -181,6 +182,33 @@ async def test_concurrent_readers_on_two_instances_cause_one_load(
 
     assert loader.calls == 1
     assert results == [{"meetings": [], "pagination": {"total": 0}}] * 200
+
+
+async def open_connections(client: Any) -> int:
+    """The connections the deployment's primaries hold now, seen from Redis (INFO clients)."""
+    if isinstance(client, RedisCluster):
+        replies = await client.info("clients", target_nodes=RedisCluster.PRIMARIES)
+        return sum(int(reply["connected_clients"]) for reply in replies.values())
+    return int((await client.info("clients"))["connected_clients"])
+
+
+async def test_a_burst_right_after_start_sets_up_no_connection(
+    make_cache: MakeCache, clean_redis: Any
+) -> None:
+    """Setting up a connection is event-loop time that the burst's commands wait out (on a
+    loaded machine, past the 250 ms command timeout; a cluster client then drops every
+    connection of the node): a started cache has opened its pool."""
+    cache = await make_cache()
+    before = await open_connections(clean_redis)
+    loader = Loader({"meetings": [], "pagination": {"total": 0}})
+
+    results = await asyncio.gather(
+        *(cache.get_or_load(keys.meeting_details(uuid.uuid4()), loader) for _ in range(64))
+    )
+
+    assert loader.calls == 64
+    assert len(results) == 64
+    assert await open_connections(clean_redis) - before <= 2
 
 
 # -- the in-process tier over pub/sub -----------------------------------------------------

@@ -13,12 +13,14 @@ import asyncio
 import os
 import signal
 import uuid
+from collections.abc import Callable
 
 from cache_helpers import Loader, MakeCache
 from redis.asyncio import Redis
 
 from gomeet.cache import CacheOptions, CacheRepository, keys
 from gomeet.embedded import EmbeddedRedis
+from support.proxy import TcpProxy, Upstream
 
 DEAD = "redis://127.0.0.1:1/0"
 
@@ -55,6 +57,40 @@ async def test_redis_down_at_start(make_cache: MakeCache) -> None:
     assert stats["fallbacks"] == 250
     assert stats["pendingInvalidations"] == 2
     assert stats["source"] == "local"
+
+
+async def test_redis_black_holed_at_start(
+    make_cache: MakeCache, redis_url: str, tcp_proxy: Callable[..., TcpProxy]
+) -> None:
+    """Opening the pool at start waits out a Redis that answers nothing only up to its
+    bound; reads come from the loader meanwhile and are cached once Redis answers."""
+    proxy = tcp_proxy(Upstream.of_redis_url(redis_url))
+    proxy.blackhole()
+    cache = await asyncio.wait_for(make_cache(proxy.redis_url(redis_url)), timeout=10)
+    loader = Loader({"name": "from the database"})
+
+    results = await asyncio.gather(
+        *(cache.get_or_load(keys.meeting_details(uuid.uuid4()), loader) for _ in range(20))
+    )
+    proxy.passthrough()
+
+    assert results == [{"name": "from the database"}] * 20
+    assert loader.calls == 20
+    assert await resumed(cache, keys.meeting_details(uuid.uuid4()), loader)
+
+
+async def test_a_cluster_down_at_start(make_cache: MakeCache) -> None:
+    """No node answers, so the slots map cannot be read: the cache starts all the same."""
+    cache = await make_cache(redis_cluster_url=DEAD)
+    loader = Loader({"name": "from the database"})
+
+    results = await asyncio.gather(
+        *(cache.get_or_load(keys.meeting_details(uuid.uuid4()), loader) for _ in range(20))
+    )
+
+    assert results == [{"name": "from the database"}] * 20
+    assert loader.calls == 20
+    assert (await cache.get_cache_stats())["circuit"] == "open"
 
 
 async def test_killed_mid_load_and_restarted(

@@ -188,6 +188,7 @@ class CacheEngine:
         if self._started:
             return
         self._started = True
+        await self._open_connections()
         self._upkeep = self.spawn(self.supervisor.run())
         self.spawn(self.bus.run())
         self.spawn(self.fill.keeper.run())
@@ -195,6 +196,21 @@ class CacheEngine:
             self.spawn(drain.run())
         if self.sentinel is not None:
             self.spawn(self.sentinel.follow())
+
+    async def _open_connections(self) -> None:
+        """Open the pool's connections before the server takes traffic, as a server that
+        has been running has them: setting up a burst's connections on the event loop made
+        its commands time out on a loaded machine (and a cluster client then drops every
+        connection of the node). Bounded by `warm_timeout` (a black-holed Redis)."""
+        count = min(self.options.warm_connections, self.options.redis_slots)
+        if count <= 0:
+            return
+        try:
+            async with asyncio.timeout(self.options.warm_timeout):
+                opened = await self.store.open_connections(count)
+        except Exception:  # timed out, or a cluster's slots unreadable: the probes see to it
+            opened = 0
+        self.meter.log.info("cache_connections_opened", opened=opened, wanted=count)
 
     async def aclose(self) -> None:
         """Stop the background work; deliver what is pending if Redis answers; flush stats."""

@@ -9,8 +9,8 @@ from time import perf_counter
 from typing import Any, Final
 from zlib import crc32
 
+from redis.exceptions import ClusterDownError, MaxConnectionsError, RedisClusterException
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import MaxConnectionsError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gomeet.cache.analytics import Recorder
@@ -20,9 +20,18 @@ from gomeet.cache.stats import ERRORS, OTHER, CacheStats
 
 _crc32 = crc32
 
-# Errors that say Redis is unreachable or too slow (they count towards opening the breaker).
-# A full connection pool is not one of them: Redis answers, this process is just busy.
-_TRIPS: Final = (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+# Errors that say Redis is unreachable or too slow (they count towards opening the breaker);
+# on a cluster also no node answering (RedisClusterException: "cannot be connected", slots
+# not covered) and CLUSTERDOWN. A full connection pool is not one of them: Redis answers,
+# this process is just busy.
+_TRIPS: Final = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OSError,
+    TimeoutError,
+    RedisClusterException,
+    ClusterDownError,
+)
 
 
 def unreachable(exc: BaseException) -> bool:

@@ -48,6 +48,8 @@ class CacheOptions:
     refresh_sample: int = 256  # 1 in N Redis hits checks the remaining TTL (0: never)
     pending_max: int = 10_000  # invalidations kept in memory while Redis is unreachable
     redis_slots: int = 64  # concurrent Redis commands (the connection pool's size)
+    warm_connections: int = 0  # Redis connections opened by `start()` (at most redis_slots)
+    warm_timeout: float = 1.5  # s `start()` waits at most for them (a black-holed Redis)
     # Sentinel (`recent.py`): invalidations sent in the last `failover_window` s are sent
     # again to a new master; the breaker stays open `failover_hold` s after a master change,
     # so every instance has replayed its own before any reads the new master.

@@ -261,6 +261,22 @@ class RedisStore:
             raw: dict[bytes, bytes] = await self.redis.hgetall(key)
             return raw
 
+    async def open_connections(self, count: int) -> int:
+        """Open `count` pooled connections at once (on every primary of a cluster); how
+        many opened. Failures are left to the breaker's probes."""
+
+        async def ping() -> None:
+            async with self.slots:
+                if self.cluster:
+                    await self.redis.ping(target_nodes=RedisCluster.PRIMARIES)
+                else:
+                    await self.redis.ping()
+
+        if self.cluster:  # the slots map first: callers queued on its lock run one by one
+            await self.redis.initialize()
+        results = await asyncio.gather(*(ping() for _ in range(count)), return_exceptions=True)
+        return sum(result is None for result in results)
+
     async def round_trip(self, name: str, token: bytes) -> tuple[bool, bytes | None, int, int]:
         """The health probe: SET, GET, UNLINK, EXISTS of a key unique to the probe."""
         async with self.slots:
