@@ -14,7 +14,7 @@ from gomeet.cache.options import CacheOptions
 from gomeet.cache.repository import CacheRepository
 from gomeet.config import Settings
 from gomeet.observability.cache_log import JsonOpLog
-from gomeet.redis_client import create_redis
+from gomeet.redis_client import create_redis, pool_timeout
 
 
 def cache_options(settings: Settings, base: CacheOptions | None = None) -> CacheOptions:
@@ -23,8 +23,8 @@ def cache_options(settings: Settings, base: CacheOptions | None = None) -> Cache
         base or CacheOptions(),
         ttls={f.value: float(settings.cache_ttl(f.value)) for f in Family},
         redis_slots=settings.redis_max_connections,
-        warm_connections=min(settings.redis_warm_connections, settings.redis_max_connections),
-        warm_timeout=settings.redis_connect_timeout + settings.redis_socket_timeout,
+        warm_connections=settings.redis_warm_connections,
+        warm_timeout=pool_timeout(settings),
         l1=settings.gomeet_cache_l1,
         l1_ttl=settings.gomeet_cache_l1_ttl,
         l1_max_items=settings.gomeet_cache_l1_max_items,
