@@ -160,3 +160,26 @@ local pages = redis.call('ZRANGE', KEYS[1], 0, -1)
 redis.call('DEL', KEYS[1])
 return pages
 """
+
+# Two atomic writes of one hash slot each, as scripts rather than MULTI/EXEC: redis-py's
+# asyncio cluster client runs every command queued on a transaction on a thread with an
+# event loop of its own, and the connections it opens there stay in the pool, bound to that
+# closed loop (the reads that take them fail).
+
+# KEYS[1] a hash; ARGV: a stamp field and value, then field, delta pairs (HINCRBY each).
+HINCRBY_ALL: Final = """
+for i = 3, #ARGV, 2 do
+    redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+# KEYS[1] a hash, KEYS[2] a list: HSET field ARGV[1] to ARGV[2], push ARGV[3] on the list
+# and keep its newest ARGV[4] entries.
+HSET_AND_LOG: Final = """
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('LPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], 0, tonumber(ARGV[4]) - 1)
+return 1
+"""

@@ -51,6 +51,8 @@ class RedisStore:
         self._begin_refresh_page = register(scripts.BEGIN_REFRESH_PAGE)
         self._drop_index = register(scripts.DROP_INDEX)
         self._pop_index = register(scripts.POP_INDEX)
+        self._hincrby_all = register(scripts.HINCRBY_ALL)
+        self._hset_and_log = register(scripts.HSET_AND_LOG)
 
     # ---------------------------------------------------------------- the fill path
 
@@ -248,13 +250,20 @@ class RedisStore:
             await self.redis.ping()
 
     async def hincrby_all(self, key: str, deltas: dict[str, int], stamp: tuple[str, str]) -> None:
-        """HINCRBY every delta and HSET the stamp, in one MULTI/EXEC (one key: one slot)."""
+        """HINCRBY every delta and HSET the stamp, atomically (one script, one key)."""
+        args: list[str | int] = [*stamp]
+        for field, delta in deltas.items():
+            args += (field, delta)
         async with self.slots:
-            pipe = self.redis.pipeline(transaction=True)
-            for field, delta in deltas.items():
-                pipe.hincrby(key, field, delta)
-            pipe.hset(key, *stamp)
-            await pipe.execute()
+            await self._hincrby_all(keys=[key], args=args)
+
+    async def hset_and_log(
+        self, key: str, field: str, value: bytes, log: str, entry: bytes, kept: int
+    ) -> None:
+        """HSET `field` of `key`, push `entry` on the list `log` and keep its newest `kept`,
+        atomically (one script: the two keys must share a hash slot on a cluster)."""
+        async with self.slots:
+            await self._hset_and_log(keys=[key, log], args=[field, value, entry, kept])
 
     async def hgetall(self, key: str) -> dict[bytes, bytes]:
         async with self.slots:

@@ -100,12 +100,9 @@ class Tuning:
         entry = {"seconds": seconds, "by": by, "at": now_iso(), "reason": reason, "auto": auto}
         record = {**entry, "family": family, "action": action, "before": before,
                   "after": after}  # fmt: skip
-        async with self.store.slots:
-            pipe = self.store.redis.pipeline(transaction=True)
-            pipe.hset(TTLS, family, orjson.dumps(entry))
-            pipe.lpush(TTL_LOG, orjson.dumps(record))
-            pipe.ltrim(TTL_LOG, 0, LOG_KEPT - 1)
-            await pipe.execute()
+        await self.store.hset_and_log(
+            TTLS, family, orjson.dumps(entry), TTL_LOG, orjson.dumps(record), LOG_KEPT
+        )
         self.applied[family] = entry
         self.fill.set_ttl(family, after)
         self.meter.log.event("cache_ttl_" + action, **record)
