@@ -2,11 +2,12 @@
 that `REDIS_WARM_CONNECTIONS` opens at start.
 
 Each round builds a fresh client and cache the way the app does (`create_redis`,
-`build_cache`, `start()`), then times `--burst` concurrent GETs of distinct keys through the
-cache's store and records the slowest one. Cold (`REDIS_WARM_CONNECTIONS=0`) and warm
-rounds alternate. The median and the maximum of the slowest read, and the failed reads, are
-printed for each. A deployment of three cluster nodes (tests/support/cluster.py) is used with
-`--cluster`, a private redis-server otherwise. Run it beside CPU hogs to see the loaded case:
+`build_cache`, `start()`, timed), then times `--burst` concurrent GETs of distinct keys
+through the cache's store and records the slowest one. Cold (`REDIS_WARM_CONNECTIONS=0`) and
+warm rounds alternate. The median and the maximum of the slowest read, the failed reads and
+the median `start()` are printed for each. With `--cluster` a cluster of three nodes
+(tests/support/cluster.py) is used, a private redis-server otherwise. Run it beside CPU
+hogs to see the loaded case:
 
     .venv/bin/python scripts/bench_cold_pool_burst.py [--cluster] [--rounds 20] [--burst 64]
 """
@@ -31,12 +32,15 @@ from gomeet.redis_client import create_redis
 from support.cluster import redis_cli_binary, redis_cluster
 
 
-async def slowest_read(backend: dict[str, str], warm: int, burst: int) -> tuple[float, int]:
-    """The slowest of `burst` concurrent GETs on a just-started cache, and the failures."""
+async def slowest_read(backend: dict[str, str], warm: int, burst: int) -> tuple[float, float, int]:
+    """How long `start()` took, the slowest of `burst` concurrent GETs on the just-started
+    cache, and how many of them failed."""
     settings = Settings(_env_file=None, environment="test", redis_warm_connections=warm, **backend)
     redis = create_redis(settings)
     cache = build_cache(settings, redis)
+    t0 = time.perf_counter()
     await cache.start()
+    started = time.perf_counter() - t0
     store = cache.engine.store
 
     async def read(n: int) -> float | None:
@@ -55,7 +59,7 @@ async def slowest_read(backend: dict[str, str], warm: int, burst: int) -> tuple[
         await cache.aclose()
         await redis.aclose()
     done = [t for t in times if t is not None]
-    return max(done, default=0.0), burst - len(done)
+    return started, max(done, default=0.0), burst - len(done)
 
 
 @contextlib.contextmanager
@@ -78,18 +82,21 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=64)
     args = parser.parse_args()
     slowest: dict[str, list[float]] = {"cold": [], "warm": []}
+    starts: dict[str, list[float]] = {"cold": [], "warm": []}
     failed = dict.fromkeys(slowest, 0)
     with deployment(args.cluster) as backend:
         for _ in range(args.rounds):
             for label, warm in (("cold", 0), ("warm", args.burst)):
-                worst, failures = asyncio.run(slowest_read(backend, warm, args.burst))
+                started, worst, failures = asyncio.run(slowest_read(backend, warm, args.burst))
+                starts[label].append(started)
                 slowest[label].append(worst)
                 failed[label] += failures
     for label, times in slowest.items():
         print(
             f"{label}: slowest of {args.burst} concurrent reads, median "
             f"{statistics.median(times) * 1000:.1f} ms, max {max(times) * 1000:.1f} ms "
-            f"over {args.rounds} rounds; {failed[label]} reads failed"
+            f"over {args.rounds} rounds; {failed[label]} reads failed; start() median "
+            f"{statistics.median(starts[label]) * 1000:.1f} ms"
         )
 
 
