@@ -1,8 +1,9 @@
 """Fixtures for the cache layer's own tests: real Redis, no database.
 
 `make_cache(**settings)` builds a started CacheRepository on the session's Redis (or on a
-given `url`, or the deployment of `cache_backend`), as an app's lifespan would. Everything
-built is closed at the end of the test.
+given `url`, or the deployment of `cache_backend`), as an app's lifespan would, its pool
+opened on demand (`support.apps.COLD_POOL`). Everything built is closed at the end of the
+test.
 """
 
 from __future__ import annotations
@@ -21,10 +22,11 @@ from gomeet.cache import CacheOptions, CacheRepository, build_cache
 from gomeet.config import Settings
 from gomeet.embedded import EmbeddedRedis
 from gomeet.redis_client import create_redis
+from support.apps import COLD_POOL
 
 
 @pytest.fixture
-def cache_backend(redis_url: str) -> dict[str, str]:
+def cache_backend(redis_url: str) -> dict[str, Any]:
     """The settings that select the Redis deployment of `make_cache` (test_contract.py
     runs its tests on each deployment by overriding this)."""
     return {"redis_url": redis_url}
@@ -42,7 +44,8 @@ async def make_cache(cache_backend: dict[str, str], clean_redis: Redis) -> Async
         **overrides: Any,
     ) -> CacheRepository:
         backend = cache_backend if url is None else {"redis_url": url}
-        settings = Settings(_env_file=None, environment="test", **{**backend, **overrides})
+        values = {**COLD_POOL, **backend, **overrides}
+        settings = Settings(_env_file=None, environment="test", **values)
         redis = create_redis(settings)
         cache = build_cache(settings, redis, options)
         if start:

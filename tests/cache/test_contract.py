@@ -30,22 +30,24 @@ from gomeet.cache import CacheKey, keys
 from gomeet.config import Settings
 from gomeet.redis_client import create_redis
 from helpers import NOMINAL_TTL
+from support.apps import WARM_POOL
 
 BACKENDS = ("standalone", "cluster", "sentinel")
 
 
 @pytest.fixture(params=BACKENDS)
-def cache_backend(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The settings that select the deployment (each one started once per session)."""
+def cache_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """The settings that select the deployment (each one started once per session), and the
+    product's pool warm-up: this is the deployment's contract."""
     if request.param == "standalone":
-        return {"redis_url": request.getfixturevalue("redis_url")}
+        return {**WARM_POOL, "redis_url": request.getfixturevalue("redis_url")}
     if request.param == "cluster":
-        return {"redis_cluster_url": request.getfixturevalue("cluster_url")}
-    return {"redis_sentinel_url": request.getfixturevalue("sentinel").url}
+        return {**WARM_POOL, "redis_cluster_url": request.getfixturevalue("cluster_url")}
+    return {**WARM_POOL, "redis_sentinel_url": request.getfixturevalue("sentinel").url}
 
 
 @pytest.fixture
-async def clean_redis(cache_backend: dict[str, str]) -> AsyncIterator[Any]:
+async def clean_redis(cache_backend: dict[str, Any]) -> AsyncIterator[Any]:
     """A plain client of the deployment (a cluster client on a cluster), emptied first."""
     if "redis_cluster_url" in cache_backend:
         client: Any = RedisCluster.from_url(cache_backend["redis_cluster_url"])

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from gomeet.cache import CacheOptions, CacheRepository, keys
 from gomeet.embedded import EmbeddedRedis
+from support.apps import WARM_POOL
 from support.proxy import TcpProxy, Upstream
 
 DEAD = "redis://127.0.0.1:1/0"
@@ -66,7 +67,7 @@ async def test_redis_black_holed_at_start(
     bound; reads come from the loader meanwhile and are cached once Redis answers."""
     proxy = tcp_proxy(Upstream.of_redis_url(redis_url))
     proxy.blackhole()
-    cache = await asyncio.wait_for(make_cache(proxy.redis_url(redis_url)), timeout=10)
+    cache = await asyncio.wait_for(make_cache(proxy.redis_url(redis_url), **WARM_POOL), 10)
     loader = Loader({"name": "from the database"})
 
     results = await asyncio.gather(

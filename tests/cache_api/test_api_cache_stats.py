@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from admin.admin_helpers import ADMIN_CACHE, make_admin
 from helpers import API, bearer, login
 from meetings.meeting_helpers import MEETINGS, create_meeting, data_of, new_user
+from support.apps import WARM_POOL
 
 CLIENTS = 50
 MEMBERS = 4
@@ -31,7 +32,8 @@ def counts(raw: dict[bytes, bytes]) -> dict[str, int]:
 async def test_exact_counts_after_fifty_concurrent_clients_on_two_instances(
     app_client: Callable[..., Any], clean_redis: Redis, l1: bool
 ) -> None:
-    async with app_client(gomeet_cache_l1=l1) as a, app_client(gomeet_cache_l1=l1) as b:
+    instance = {"gomeet_cache_l1": l1, **WARM_POOL}  # as deployed: its pool open at start
+    async with app_client(**instance) as a, app_client(**instance) as b:
         _, host = await new_user(a)
         meeting = await create_meeting(a, host, "Crowd")
         path = f"{MEETINGS}/{meeting['id']}"
@@ -77,10 +79,15 @@ async def test_exact_counts_after_fifty_concurrent_clients_on_two_instances(
 
 
 async def test_concurrent_stats_requests_count_every_read_once(
-    client: httpx.AsyncClient, clean_redis: Redis
+    app_client: Callable[..., Any], clean_redis: Redis
 ) -> None:
     """`GET /admin/cache/stats` flushes this instance's counts first; concurrent requests
     (and the background flush) must not send the same counts twice."""
+    async with app_client(**WARM_POOL) as client:  # as deployed: its pool open at start
+        await count_concurrent_stats_requests(client, clean_redis)
+
+
+async def count_concurrent_stats_requests(client: httpx.AsyncClient, clean_redis: Redis) -> None:
     _, admin = await make_admin(client)
     _, host = await new_user(client)
     meeting = await create_meeting(client, host, "Stats")
