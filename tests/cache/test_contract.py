@@ -213,32 +213,6 @@ async def test_a_burst_right_after_start_sets_up_no_connection(
     assert await open_connections(clean_redis) - before <= 2
 
 
-async def test_reads_after_a_lost_connection_and_a_stats_flush_all_succeed(
-    make_cache: MakeCache, clean_redis: Any
-) -> None:
-    """After a lost connection a cluster client reads the slots map again, on the next
-    command. That was the stats flush, a MULTI/EXEC, which redis-py's cluster client runs on
-    a thread with an event loop of its own: the connections it opened there stayed in the
-    pool, bound to a closed loop, and the reads that took them failed."""
-    cache = await make_cache()
-    loader = Loader({"name": "m"})
-    await cache.get_or_load(keys.meeting_details(uuid.uuid4()), loader)
-    where = (
-        {"target_nodes": RedisCluster.PRIMARIES} if isinstance(clean_redis, RedisCluster) else {}
-    )
-    await clean_redis.client_kill_filter(_type="normal", skipme=True, **where)
-    await cache.get_or_load(keys.meeting_details(uuid.uuid4()), loader)  # may fail: reconnects
-    assert await cache.flush_stats(force=True)
-    errors = (await cache.get_cache_stats())["errors"]
-
-    results = await asyncio.gather(
-        *(cache.get_or_load(keys.meeting_details(uuid.uuid4()), loader) for _ in range(64))
-    )
-
-    assert results == [{"name": "m"}] * 64
-    assert (await cache.get_cache_stats())["errors"] == errors
-
-
 # -- the in-process tier over pub/sub -----------------------------------------------------
 
 
