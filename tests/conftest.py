@@ -27,6 +27,9 @@ from support.proxy import TcpProxy, Upstream
 from support.sentinel import SentinelTopology, SentinelUnavailable
 from support.servers import migrated, postgresql_server, redis_server, reset_database
 
+# A test that fails after the process stalled is re-run once (tests/support/stalls.py).
+pytest_plugins = ["support.stalls"]
+
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
