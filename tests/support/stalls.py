@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import pytest
@@ -58,11 +58,13 @@ class StallWatchdog:
         self._stop.set()
         self._thread.join(timeout=1)
 
-    def longest_since(self, started: float) -> Stall | None:
-        """The longest stall that ended after `started` (a monotonic time)."""
+    def since(self, started: float) -> list[Stall]:
+        """The stalls that ended after `started` (a monotonic time)."""
         with self._lock:
-            seen = [s for s in self.stalls if s.started + s.seconds >= started]
-        return max(seen, key=lambda s: s.seconds, default=None)
+            return [s for s in self.stalls if s.started + s.seconds >= started]
+
+    def longest_since(self, started: float) -> Stall | None:
+        return max(self.since(started), key=lambda s: s.seconds, default=None)
 
     def _watch(self) -> None:
         last, cpu, steal = time.monotonic(), time.process_time(), _steal_seconds()
@@ -84,6 +86,7 @@ class StallWatchdog:
 WATCHDOG = StallWatchdog(threshold=0.5)
 _ATTEMPT_STARTED = pytest.StashKey[float]()
 _RERUN_AFTER: dict[str, str] = {}
+_DURING: dict[Stall, str] = {}  # a stall: the test it happened in
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -112,14 +115,25 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     item.stash[_ATTEMPT_STARTED] = time.monotonic()
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item) -> Generator[None]:
+    try:
+        return (yield)
+    finally:
+        for stall in WATCHDOG.since(item.stash[_ATTEMPT_STARTED]):
+            _DURING.setdefault(stall, item.nodeid)
+
+
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     WATCHDOG.stop()
-    stalls = WATCHDOG.stalls
+    stalls = sorted(WATCHDOG.stalls, key=lambda s: s.seconds, reverse=True)
     if stalls:
-        longest = max(stalls, key=lambda s: s.seconds)
         terminalreporter.write_line(
             f"stalls of the test process over {WATCHDOG.threshold} s: {len(stalls)}, "
-            f"longest {longest.describe()}"
+            f"in total {sum(s.seconds for s in stalls):.1f} s; the longest:"
         )
-    for nodeid, stall in _RERUN_AFTER.items():
-        terminalreporter.write_line(f"re-run after the process stalled {stall}: {nodeid}")
+    for stall in stalls[:10]:
+        during = _DURING.get(stall, "between tests")
+        terminalreporter.write_line(f"  {stall.describe()}: {during}")
+    for nodeid, described in _RERUN_AFTER.items():
+        terminalreporter.write_line(f"re-run after the process stalled {described}: {nodeid}")

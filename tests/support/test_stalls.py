@@ -51,7 +51,9 @@ def test_only_a_failure_after_a_stall_is_run_again(
     assert result.parseoutcomes() == {"passed": 2, "failed": 1, "rerun": 1}
     result.stdout.fnmatch_lines(
         [
-            "*stalls of the test process over 0.5 s: 2, longest *",
+            "*stalls of the test process over 0.5 s: 2, in total 2.* s; the longest:",
+            "  1.* s (process CPU 0.* s*): test_inner.py::test_stalled_*",
+            "  1.* s (process CPU 0.* s*): test_inner.py::test_stalled_*",
             "*re-run after the process stalled 1.* s (process CPU 0.* s*): "
             "test_inner.py::test_stalled_then_failed",
         ]
