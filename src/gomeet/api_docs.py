@@ -23,6 +23,7 @@ from starlette.responses import HTMLResponse
 
 ASSETS_DIR = Path(fastapi_offline.__file__).parent / "static"
 ASSETS_URL = "/docs/assets"
+FAVICON_URL = f"{ASSETS_URL}/favicon.png"
 DOCS_URL, REDOC_URL, OAUTH2_REDIRECT_URL = "/docs", "/redoc", "/docs/oauth2-redirect"
 CONTENT_SECURITY_POLICY = "; ".join(
     (
@@ -45,40 +46,50 @@ def _page(response: HTMLResponse) -> HTMLResponse:
     return response
 
 
+# Module-level endpoints that find their app on the request: FastAPI keeps endpoint callables
+# in module-level caches, so one that closed over its app would keep every app ever created
+# in the process alive (tests/platform/test_app_lifecycle.py).
+
+
+async def swagger_ui(request: Request) -> HTMLResponse:
+    app, root = request.app, request.scope.get("root_path", "")
+    return _page(
+        get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{FAVICON_URL}",
+            oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
+            # No call to the online validator (swagger.io) for a badge.
+            swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
+        )
+    )
+
+
+async def swagger_ui_redirect() -> HTMLResponse:
+    return _page(get_swagger_ui_oauth2_redirect_html())
+
+
+async def redoc(request: Request) -> HTMLResponse:
+    app, root = request.app, request.scope.get("root_path", "")
+    return _page(
+        get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{FAVICON_URL}",
+            with_google_fonts=False,
+        )
+    )
+
+
 def install_docs(app: FastAPI) -> None:
     """Serve the assets and both pages (create the app with `docs_url=None, redoc_url=None`)."""
     app.mount(ASSETS_URL, StaticFiles(directory=ASSETS_DIR), name="docs-assets")
-    favicon = f"{ASSETS_URL}/favicon.png"
-
-    @app.get(DOCS_URL, include_in_schema=False)
-    async def swagger_ui(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _page(
-            get_swagger_ui_html(
-                openapi_url=f"{root}{app.openapi_url}",
-                title=f"{app.title} - Swagger UI",
-                swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-                swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-                swagger_favicon_url=f"{root}{favicon}",
-                oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT_URL}",
-                # No call to the online validator (swagger.io) for a badge.
-                swagger_ui_parameters={**(app.swagger_ui_parameters or {}), "validatorUrl": None},
-            )
-        )
-
-    @app.get(OAUTH2_REDIRECT_URL, include_in_schema=False)
-    async def swagger_ui_redirect() -> HTMLResponse:
-        return _page(get_swagger_ui_oauth2_redirect_html())
-
-    @app.get(REDOC_URL, include_in_schema=False)
-    async def redoc(request: Request) -> HTMLResponse:
-        root = request.scope.get("root_path", "")
-        return _page(
-            get_redoc_html(
-                openapi_url=f"{root}{app.openapi_url}",
-                title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-                redoc_favicon_url=f"{root}{favicon}",
-                with_google_fonts=False,
-            )
-        )
+    for path, endpoint in (
+        (DOCS_URL, swagger_ui),
+        (OAUTH2_REDIRECT_URL, swagger_ui_redirect),
+        (REDOC_URL, redoc),
+    ):
+        app.add_api_route(path, endpoint, methods=["GET"], include_in_schema=False)
