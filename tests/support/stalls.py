@@ -1,12 +1,14 @@
 """Stalls of the test process, seen from a watchdog thread.
 
 The suite's timing-sensitive tests (a 250 ms Redis command timeout, "stale for at most 1 s")
-assume the process runs. On a shared machine it sometimes does not: CI logged every Redis
-command of one test timing out at once after 14 s, on a Redis that answers in microseconds.
-The watchdog sleeps 20 ms at a time and records every wake-up that came late by more than
-`threshold` seconds, with the process's CPU time over the gap and the machine's steal time:
-a gap with little CPU time of ours means the process was not scheduled (the machine or its
-host was busy), a gap with CPU time means something in the process held the interpreter.
+assume the process runs. CI once logged every Redis command of a test timing out at once
+after 14 s, on a Redis that answers in microseconds. The watchdog sleeps 20 ms at a time and
+records every wake-up that came late by more than `threshold` seconds, with the process's CPU
+time over the gap and the machine's steal time: a gap with little CPU time of ours means the
+process was not scheduled (the machine or its host was busy); a gap full of it means
+something in the process held the interpreter. The first stalls it found were of that kind,
+and the suite's own: garbage collections of every app the tests had created, which stayed
+alive (tests/platform/test_app_lifecycle.py).
 """
 
 from __future__ import annotations
