@@ -1,19 +1,24 @@
 """Writes and what they invalidate, through the API (issue 7): invalidations that outlive
-their instance, a commit cancelled midway, guest renames, search spellings, value sizes."""
+their instance, a drain that does not wait for writers, a commit cancelled midway, guest
+renames, search spellings, value sizes."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import asyncpg
 import httpx
 from cache_api_helpers import session_url, wait_until
 from redis.asyncio import Redis
 from sqlalchemy import event
+from sqlalchemy.engine import make_url
 
-from helpers import API, register_user
+from helpers import API, outbox_applied, register_user
 from meetings.meeting_helpers import MEETINGS, create_meeting, data_of, new_user
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
@@ -39,6 +44,55 @@ async def test_a_logout_an_instance_could_not_deliver_is_applied_by_another_afte
             return response.status_code == 401
 
         assert await wait_until(refused, rounds=500)
+
+
+@contextlib.asynccontextmanager
+async def write_lock_held(database_url: str) -> AsyncIterator[None]:
+    """Another writer holds what deleting outbox records needs: SQLite's write lock, or on
+    PostgreSQL a SHARE lock on the table (reads and `FOR UPDATE` still go through)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        writer = sqlite3.connect(str(url.database), isolation_level=None)
+        writer.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            writer.execute("ROLLBACK")
+            writer.close()
+        return
+    conn = await asyncpg.connect(url.set(drivername="postgresql").render_as_string(False))
+    transaction = conn.transaction()
+    await transaction.start()
+    await conn.execute("LOCK TABLE cache_outbox IN SHARE MODE")
+    try:
+        yield
+    finally:
+        await transaction.rollback()
+        await conn.close()
+
+
+async def test_the_drain_applies_what_is_due_without_waiting_for_a_writer(
+    app_client: Callable[..., Any], database_url: str
+) -> None:
+    """Deleting applied records is bookkeeping: a drain that waited for the database's write
+    lock to delete them applied nothing else meanwhile (on SQLite under write load, an
+    instance cut off from Redis had its writes served stale by another for over 1 s)."""
+    async with app_client() as survivor:
+        drain = survivor.app.state.outbox.drain  # type: ignore[attr-defined]
+        drain.stop()  # this test drains by hand
+        _, access, _ = await register_user(survivor)
+        auth = {"Authorization": f"Bearer {access}"}
+        assert (await survivor.get(f"{API}/auth/me", headers=auth)).status_code == 200  # cached
+        async with app_client(redis_url=DEAD_REDIS) as cut_off:  # its record is handed over
+            assert (await cut_off.post(f"{API}/auth/logout", headers=auth)).status_code == 200
+
+        async with write_lock_held(database_url):
+            applied = await asyncio.wait_for(drain.drain_once(), timeout=10)
+            assert applied == 1
+            assert (await survivor.get(f"{API}/auth/me", headers=auth)).status_code == 401
+            assert await drain.drain_once() == 0  # applied once, not again while it waits
+
+        await outbox_applied(survivor)  # and deleted once the writer is done
 
 
 async def test_a_logout_whose_commit_was_cancelled_midway_still_revokes(

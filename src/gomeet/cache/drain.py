@@ -44,7 +44,8 @@ class Batch(Protocol):
 class DurableQueue(Protocol):
     def claim(self, own: Collection[int], limit: int) -> AbstractAsyncContextManager[Batch]:
         """Lock the records due (older than the grace, or in `own`), mapped to keys; they
-        are deleted when the block exits without an error, and left as they were if not."""
+        are done when the block exits without an error (the queue deletes them soon after,
+        off the drain's path, and claims them no more), and left as they were if not."""
 
 
 class NotDelivered(Exception):

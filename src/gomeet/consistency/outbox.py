@@ -11,7 +11,9 @@ every instance when the writer could not apply them.
 - Every instance drains records older than `grace` (`gomeet.cache.drain`): left by an
   instance that crashed, was killed, stopped while Redis was unreachable, or cannot reach
   Redis while others can. On PostgreSQL with `FOR UPDATE SKIP LOCKED`, so instances share
-  the work; on SQLite two drainers may both apply a record, which is harmless.
+  the work; on SQLite two drainers may both apply a record, which is harmless. What a drain
+  applied is deleted as the writer's records are, just after and in batches, never on the
+  drain's path (on SQLite a delete waits for the write lock).
 - A commit whose outcome is unknown (cancelled or cut mid-commit) is applied as if it had
   committed.
 - Records older than any cached value could live are useless (everything filled before
@@ -154,7 +156,7 @@ class Outbox:
     async def _delete_done(self) -> None:
         await asyncio.sleep(0.01)  # gather the records applied meanwhile
         while self._done:
-            ids, self._done = self._done, set()
+            ids = set(self._done)  # kept in `_done` until deleted: the drain skips them
             try:
                 async with self.sessionmaker() as session, session.begin():
                     connection = await session.connection(execution_options=BACKGROUND)
@@ -164,6 +166,8 @@ class Outbox:
             except Exception as exc:  # left for the drain, which applies them once more
                 log.warning("outbox_delete_failed", records=len(ids), error=repr(exc))
                 return
+            finally:
+                self._done -= ids
 
     async def aclose(self) -> None:
         """Finish the background work (at shutdown, before the cache closes)."""
@@ -177,14 +181,19 @@ class Outbox:
     @contextlib.asynccontextmanager
     async def claim(self, own: Collection[int], limit: int) -> AsyncIterator[Claimed]:
         """Records due (older than the grace, or owed by this instance), locked and mapped
-        to keys; deleted when the block exits without an error."""
+        to keys; marked done when the block exits without an error. Deleting them is left
+        to `_mark_done`, off the drain's path: on SQLite the delete waits for the write lock,
+        and a drain waiting there applied nothing else meanwhile."""
         cutoff = time.time() - self.grace
         due = OutboxRecord.created_at < cutoff
+        wanted = or_(due, OutboxRecord.id.in_(own)) if own else due
+        if self._done:  # applied here, their deletion still to come: not again
+            wanted = wanted & OutboxRecord.id.not_in(self._done)
         async with self.sessionmaker() as session, session.begin():
             await session.connection(execution_options=BACKGROUND)
             stmt = (
                 select(OutboxRecord)
-                .where(or_(due, OutboxRecord.id.in_(own)) if own else due)
+                .where(wanted)
                 .order_by(OutboxRecord.id)
                 .limit(limit)
                 .with_for_update(skip_locked=True)
@@ -200,9 +209,10 @@ class Outbox:
             changes = [c for r in records for c in decode(r.changes)]
             names, indexes = (await footprint(session, changes)).sorted() if changes else ([], [])
             yield Claimed(ids, gone, names, indexes)
-            if ids:
-                await session.execute(delete(OutboxRecord).where(OutboxRecord.id.in_(ids)))
-                self._notify(changes)
+        for record_id in ids:
+            self._mark_done(record_id)
+        if ids:
+            self._notify(changes)
 
     async def backlog(self) -> int:
         """Records not yet applied (for operators)."""
