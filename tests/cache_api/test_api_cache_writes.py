@@ -105,14 +105,25 @@ async def test_a_logout_whose_commit_was_cancelled_midway_still_revokes(
     loop = asyncio.get_running_loop()
     logout = asyncio.create_task(client.post(f"{API}/auth/logout", headers=auth))
 
-    def cancel_mid_commit(_conn: Any) -> None:
-        loop.call_soon_threadsafe(logout.cancel)  # the client goes away during COMMIT
+    # The logout's own commit (the one that wrote its outbox record), not the first on the
+    # engine: the outbox drain commits a claim about every 0.2 s, and cancelling on one of
+    # those cancelled the logout before it had written anything.
+    def mark_the_logout(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("INSERT INTO CACHE_OUTBOX"):
+            conn.info["logout"] = True
 
+    def cancel_mid_commit(conn: Any) -> None:
+        if conn.info.pop("logout", False):
+            loop.call_soon_threadsafe(logout.cancel)  # the client goes away during COMMIT
+
+    event.listen(engine, "before_cursor_execute", mark_the_logout)
     event.listen(engine, "commit", cancel_mid_commit)
     try:
         await asyncio.gather(logout, return_exceptions=True)
     finally:
         event.remove(engine, "commit", cancel_mid_commit)
+        event.remove(engine, "before_cursor_execute", mark_the_logout)
+    assert logout.cancelled()  # cancelled during its commit, not answered
 
     async def refused() -> bool:
         response = await client.get(f"{API}/auth/me", headers=auth)
